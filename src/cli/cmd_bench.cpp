@@ -1,0 +1,7 @@
+#include "cli/commands.h"
+
+namespace softslm {
+
+void register_bench(CLI::App& app) { (void)app; }
+
+}  // namespace softslm

@@ -1,0 +1,53 @@
+// GPT-2 parameters: one allocation carved into named tensors (llm.c style).
+// Linear weights are stored [out, in] (PyTorch nn.Linear layout); Hugging Face's Conv1D
+// layout [in, out] is converted by the checkpoint code.
+#pragma once
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "model/config.h"
+
+namespace softslm {
+
+constexpr int kNumParamTensors = 16;
+
+struct ParamTensors {
+  float* wte;       // [V, C]    token embedding, tied to the LM head
+  float* wpe;       // [maxT, C] learned positions
+  float* ln1w;      // [L, C]
+  float* ln1b;      // [L, C]
+  float* qkvw;      // [L, 3C, C]
+  float* qkvb;      // [L, 3C]
+  float* attprojw;  // [L, C, C]
+  float* attprojb;  // [L, C]
+  float* ln2w;      // [L, C]
+  float* ln2b;      // [L, C]
+  float* fcw;       // [L, 4C, C]
+  float* fcb;       // [L, 4C]
+  float* fcprojw;   // [L, C, 4C]
+  float* fcprojb;   // [L, C]
+  float* lnfw;      // [C]
+  float* lnfb;      // [C]
+};
+
+// Element counts of the 16 tensors, in ParamTensors order.
+std::array<size_t, kNumParamTensors> param_sizes(const ModelConfig& cfg);
+// Carves `memory` into tensors (pointers in ParamTensors order).
+ParamTensors param_carve(float* memory, const ModelConfig& cfg);
+
+struct Model {
+  ModelConfig cfg;
+  size_t num_params = 0;
+  std::unique_ptr<float[]> memory;  // [num_params]
+  ParamTensors p{};
+};
+
+// Allocates a zeroed model (validates cfg).
+Model model_create(const ModelConfig& cfg);
+// GPT-2 initialisation: N(0, 0.02) weights, residual projections scaled by 1/sqrt(2L),
+// zero biases, unit LayerNorm gains. Same seed -> same weights.
+void model_init_random(Model& m, uint64_t seed);
+
+}  // namespace softslm
