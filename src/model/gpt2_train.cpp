@@ -1,0 +1,169 @@
+#include "model/gpt2_train.h"
+
+#include <cstring>
+
+#include "base/error.h"
+#include "ops/matmul.h"
+#include "ops/ops.h"
+
+namespace softslm {
+
+namespace {
+
+constexpr int kNumActTensors = 21;
+
+// Sizes in ActTensors order. For the gradient set, att/logits/losses get size 0.
+void act_sizes(const ModelConfig& c, int B, int T, size_t s[kNumActTensors], bool grads) {
+  size_t L = c.n_layer, C = c.n_embd, NH = c.n_head, V = c.vocab_size, BT = (size_t)B * T;
+  size_t v[kNumActTensors] = {BT * C,     L * BT * C,     L * BT,     L * BT,         L * BT * 3 * C,
+                              L * BT * C, L * B * NH * T * T, L * BT * C, L * BT * C, L * BT * C,
+                              L * BT,     L * BT,         L * BT * 4 * C, L * BT * 4 * C, L * BT * C,
+                              L * BT * C, BT * C,         BT,         BT,             BT * V,
+                              BT};
+  for (int i = 0; i < kNumActTensors; i++) s[i] = v[i];
+  if (grads) s[6] = s[19] = s[20] = 0;
+}
+
+std::unique_ptr<float[]> act_alloc(ActTensors& a, const ModelConfig& c, int B, int T, bool grads) {
+  size_t s[kNumActTensors], total = 0;
+  act_sizes(c, B, T, s, grads);
+  for (size_t x : s) total += x;
+  std::unique_ptr<float[]> mem(new float[total]());
+  float** ptrs[kNumActTensors] = {&a.encoded, &a.ln1,      &a.ln1_mean, &a.ln1_rstd, &a.qkv,
+                                  &a.atty,    &a.att,      &a.attproj,  &a.residual2, &a.ln2,
+                                  &a.ln2_mean, &a.ln2_rstd, &a.fch,     &a.fch_gelu, &a.fcproj,
+                                  &a.residual3, &a.lnf,    &a.lnf_mean, &a.lnf_rstd, &a.logits,
+                                  &a.losses};
+  float* p = mem.get();
+  for (int i = 0; i < kNumActTensors; i++) {
+    *ptrs[i] = s[i] ? p : nullptr;
+    p += s[i];
+  }
+  return mem;
+}
+
+}  // namespace
+
+TrainGraph train_graph_create(const Model& m, int B, int T) {
+  check(B > 0 && T > 0, "training batch must be positive (B=", B, ", T=", T, ")");
+  check(T <= m.cfg.n_ctx, "sequence length ", T, " exceeds the model context ", m.cfg.n_ctx);
+  TrainGraph g;
+  g.B = B;
+  g.T = T;
+  g.act_memory = act_alloc(g.a, m.cfg, B, T, false);
+  g.dact_memory = act_alloc(g.da, m.cfg, B, T, true);
+  g.grad_memory.reset(new float[m.num_params]());
+  g.g = param_carve(g.grad_memory.get(), m.cfg);
+  g.inputs.reset(new int[(size_t)B * T]);
+  g.targets.reset(new int[(size_t)B * T]);
+  return g;
+}
+
+float gpt2_forward(const Model& m, TrainGraph& g, const int* inputs, const int* targets, int B,
+                   int T) {
+  check(B == g.B && T == g.T, "batch shape [", B, ", ", T, "] differs from the graph's [", g.B,
+        ", ", g.T, "]");
+  const ModelConfig& c = m.cfg;
+  const int C = c.n_embd, L = c.n_layer, NH = c.n_head, V = c.vocab_size, BT = B * T;
+  for (int i = 0; i < BT; i++) {
+    check(inputs[i] >= 0 && inputs[i] < V, "token id ", inputs[i], " outside the vocabulary [0, ",
+          V, ")");
+    check(!targets || targets[i] < V, "target id ", targets[i], " outside the vocabulary");
+    g.inputs[i] = inputs[i];
+    g.targets[i] = targets ? targets[i] : -1;
+  }
+  const ParamTensors& p = m.p;
+  ActTensors& a = g.a;
+  encoder_forward(a.encoded, inputs, p.wte, p.wpe, B, T, C);
+  const float* residual = a.encoded;
+  for (int l = 0; l < L; l++) {
+    size_t o = (size_t)l * BT;
+    float* ln1 = a.ln1 + o * C;
+    float* qkv = a.qkv + o * 3 * C;
+    float* atty = a.atty + o * C;
+    float* att = a.att + (size_t)l * B * NH * T * T;
+    float* attproj = a.attproj + o * C;
+    float* res2 = a.residual2 + o * C;
+    float* ln2 = a.ln2 + o * C;
+    float* fch = a.fch + o * 4 * C;
+    float* fchg = a.fch_gelu + o * 4 * C;
+    float* fcproj = a.fcproj + o * C;
+    float* res3 = a.residual3 + o * C;
+    layernorm_forward(ln1, a.ln1_mean + o, a.ln1_rstd + o, residual, p.ln1w + l * C,
+                      p.ln1b + l * C, BT, C, c.layer_norm_epsilon);
+    matmul_forward(qkv, ln1, p.qkvw + (size_t)l * 3 * C * C, p.qkvb + l * 3 * C, BT, C, 3 * C);
+    attention_forward(atty, att, qkv, B, T, C, NH);
+    matmul_forward(attproj, atty, p.attprojw + (size_t)l * C * C, p.attprojb + l * C, BT, C, C);
+    residual_forward(res2, residual, attproj, BT * C);
+    layernorm_forward(ln2, a.ln2_mean + o, a.ln2_rstd + o, res2, p.ln2w + l * C, p.ln2b + l * C,
+                      BT, C, c.layer_norm_epsilon);
+    matmul_forward(fch, ln2, p.fcw + (size_t)l * 4 * C * C, p.fcb + l * 4 * C, BT, C, 4 * C);
+    gelu_forward(fchg, fch, BT * 4 * C);
+    matmul_forward(fcproj, fchg, p.fcprojw + (size_t)l * 4 * C * C, p.fcprojb + l * C, BT, 4 * C,
+                   C);
+    residual_forward(res3, res2, fcproj, BT * C);
+    residual = res3;
+  }
+  layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, residual, p.lnfw, p.lnfb, BT, C,
+                    c.layer_norm_epsilon);
+  matmul_forward(a.logits, a.lnf, p.wte, nullptr, BT, C, V);
+  g.mean_loss = softmax_crossentropy_forward(a.logits, a.losses, g.targets.get(), BT, V,
+                                             &g.n_counted);
+  return g.mean_loss;
+}
+
+void gpt2_backward(const Model& m, TrainGraph& g) {
+  const ModelConfig& c = m.cfg;
+  const int B = g.B, T = g.T, C = c.n_embd, L = c.n_layer, NH = c.n_head, V = c.vocab_size;
+  const int BT = B * T;
+  std::memset(g.grad_memory.get(), 0, m.num_params * sizeof(float));
+  size_t s[kNumActTensors], total = 0;
+  act_sizes(c, B, T, s, true);
+  for (size_t x : s) total += x;
+  std::memset(g.dact_memory.get(), 0, total * sizeof(float));
+  const ParamTensors& p = m.p;
+  ParamTensors& gp = g.g;
+  ActTensors& a = g.a;
+  ActTensors& da = g.da;
+
+  float scale = g.n_counted ? 1.0f / g.n_counted : 0.0f;
+  softmax_crossentropy_backward(a.logits, g.targets.get(), BT, V, scale);  // now dlogits
+  matmul_backward(da.lnf, gp.wte, nullptr, a.logits, a.lnf, p.wte, BT, C, V);
+  const float* last = a.residual3 + (size_t)(L - 1) * BT * C;
+  float* dlast = da.residual3 + (size_t)(L - 1) * BT * C;
+  layernorm_backward(dlast, gp.lnfw, gp.lnfb, da.lnf, last, p.lnfw, a.lnf_mean, a.lnf_rstd, BT, C);
+
+  for (int l = L - 1; l >= 0; l--) {
+    size_t o = (size_t)l * BT;
+    const float* residual = l == 0 ? a.encoded : a.residual3 + (o - BT) * C;
+    float* dresidual = l == 0 ? da.encoded : da.residual3 + (o - BT) * C;
+    float* dres3 = da.residual3 + o * C;
+    float* dres2 = da.residual2 + o * C;
+    // residual3 = residual2 + fcproj
+    residual_backward(dres2, da.fcproj + o * C, dres3, BT * C);
+    matmul_backward(da.fch_gelu + o * 4 * C, gp.fcprojw + (size_t)l * 4 * C * C,
+                    gp.fcprojb + l * C, da.fcproj + o * C, a.fch_gelu + o * 4 * C,
+                    p.fcprojw + (size_t)l * 4 * C * C, BT, 4 * C, C);
+    gelu_backward(da.fch + o * 4 * C, a.fch + o * 4 * C, da.fch_gelu + o * 4 * C, BT * 4 * C);
+    matmul_backward(da.ln2 + o * C, gp.fcw + (size_t)l * 4 * C * C, gp.fcb + l * 4 * C,
+                    da.fch + o * 4 * C, a.ln2 + o * C, p.fcw + (size_t)l * 4 * C * C, BT, C,
+                    4 * C);
+    layernorm_backward(dres2, gp.ln2w + l * C, gp.ln2b + l * C, da.ln2 + o * C,
+                       a.residual2 + o * C, p.ln2w + l * C, a.ln2_mean + o, a.ln2_rstd + o, BT,
+                       C);
+    // residual2 = residual + attproj
+    residual_backward(dresidual, da.attproj + o * C, dres2, BT * C);
+    matmul_backward(da.atty + o * C, gp.attprojw + (size_t)l * C * C, gp.attprojb + l * C,
+                    da.attproj + o * C, a.atty + o * C, p.attprojw + (size_t)l * C * C, BT, C, C);
+    attention_backward(da.qkv + o * 3 * C, da.atty + o * C, a.qkv + o * 3 * C,
+                       a.att + (size_t)l * B * NH * T * T, B, T, C, NH);
+    matmul_backward(da.ln1 + o * C, gp.qkvw + (size_t)l * 3 * C * C, gp.qkvb + l * 3 * C,
+                    da.qkv + o * 3 * C, a.ln1 + o * C, p.qkvw + (size_t)l * 3 * C * C, BT, C,
+                    3 * C);
+    layernorm_backward(dresidual, gp.ln1w + l * C, gp.ln1b + l * C, da.ln1 + o * C, residual,
+                       p.ln1w + l * C, a.ln1_mean + o, a.ln1_rstd + o, BT, C);
+  }
+  encoder_backward(gp.wte, gp.wpe, da.encoded, g.inputs.get(), B, T, C);
+}
+
+}  // namespace softslm

@@ -1,0 +1,55 @@
+// Training forward/backward of the whole GPT-2 over a [B, T] batch (llm.c style).
+#pragma once
+#include <memory>
+
+#include "model/model.h"
+
+namespace softslm {
+
+struct ActTensors {
+  float* encoded;    // [B, T, C]
+  float* ln1;        // [L, B, T, C]
+  float* ln1_mean;   // [L, B, T]
+  float* ln1_rstd;   // [L, B, T]
+  float* qkv;        // [L, B, T, 3C]
+  float* atty;       // [L, B, T, C]
+  float* att;        // [L, B, NH, T, T]  softmax weights
+  float* attproj;    // [L, B, T, C]
+  float* residual2;  // [L, B, T, C]
+  float* ln2;        // [L, B, T, C]
+  float* ln2_mean;   // [L, B, T]
+  float* ln2_rstd;   // [L, B, T]
+  float* fch;        // [L, B, T, 4C]
+  float* fch_gelu;   // [L, B, T, 4C]
+  float* fcproj;     // [L, B, T, C]
+  float* residual3;  // [L, B, T, C]
+  float* lnf;        // [B, T, C]
+  float* lnf_mean;   // [B, T]
+  float* lnf_rstd;   // [B, T]
+  float* logits;     // [B, T, V]  logits -> probs (forward) -> dlogits (backward)
+  float* losses;     // [B, T]     per-token loss (0 where target < 0)
+};
+
+struct TrainGraph {
+  int B = 0, T = 0;
+  std::unique_ptr<float[]> act_memory;
+  ActTensors a{};
+  std::unique_ptr<float[]> dact_memory;  // activation gradients (no att/logits/losses entries)
+  ActTensors da{};
+  std::unique_ptr<float[]> grad_memory;  // [num_params] parameter gradients
+  ParamTensors g{};
+  std::unique_ptr<int[]> inputs, targets;  // [B, T] copies of the last batch
+  int n_counted = 0;                     // targets >= 0 in the last forward
+  float mean_loss = 0;
+};
+
+TrainGraph train_graph_create(const Model& m, int B, int T);
+
+// inputs [B, T] token ids; targets [B, T] next-token ids, -1 = no loss at that position
+// (targets may be null: logits -> probs only). Returns the mean loss over counted targets.
+float gpt2_forward(const Model& m, TrainGraph& g, const int* inputs, const int* targets, int B,
+                   int T);
+// Overwrites g.grad_memory with d(mean loss)/d(params) for the last forward.
+void gpt2_backward(const Model& m, TrainGraph& g);
+
+}  // namespace softslm

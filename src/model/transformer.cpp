@@ -1,0 +1,152 @@
+#include "model/transformer.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "base/error.h"
+#include "model/embeddings.h"
+#include "ops/matmul.h"
+#include "ops/ops.h"
+
+namespace softslm {
+
+KVCache kv_cache_create(const ModelConfig& cfg, int n_seq) {
+  check(n_seq > 0, "KV cache needs at least one sequence (got ", n_seq, ")");
+  KVCache kv;
+  kv.n_seq = n_seq;
+  kv.n_ctx = cfg.n_ctx;
+  kv.n_layer = cfg.n_layer;
+  kv.n_embd = cfg.n_embd;
+  size_t n = (size_t)cfg.n_layer * n_seq * cfg.n_ctx * cfg.n_embd;
+  kv.k.reset(new float[n]());
+  kv.v.reset(new float[n]());
+  return kv;
+}
+
+Transformer transformer_create(const Model& m, int n_seq) {
+  Transformer tr;
+  tr.model = &m;
+  tr.cache = kv_cache_create(m.cfg, n_seq);
+  return tr;
+}
+
+static void state_reserve(InferState& st, const ModelConfig& c, int R) {
+  if (R <= st.cap_rows) return;
+  size_t C = c.n_embd;
+  st.cap_rows = R;
+  st.x.resize(R * C);
+  st.xn.resize(R * C);
+  st.qkv.resize(R * 3 * C);
+  st.atty.resize(R * C);
+  st.h.resize(R * 4 * C);
+  st.h2.resize(R * 4 * C);
+  st.lnf.resize(R * C);
+}
+
+// atty[r, h*hs:(h+1)*hs] = softmax(q . K[0..pos] / sqrt(hs)) . V[0..pos], per row and head.
+static void cached_attention(float* atty, const float* qkv, const KVCache& kv, int l, int R,
+                             const int* seq, const int* pos, int NH) {
+  const int C = kv.n_embd, hs = C / NH;
+  const float scale = 1.0f / std::sqrt((float)hs);
+#pragma omp parallel
+  {
+    std::vector<float> a(kv.n_ctx);
+#pragma omp for collapse(2) schedule(static)
+    for (int r = 0; r < R; r++)
+      for (int h = 0; h < NH; h++) {
+        size_t base = ((size_t)l * kv.n_seq + seq[r]) * kv.n_ctx * C;
+        const float* q = qkv + (size_t)r * 3 * C + h * hs;
+        const float* K = kv.k.get() + base + h * hs;
+        const float* V = kv.v.get() + base + h * hs;
+        const int n = pos[r] + 1;
+        float mx = -INFINITY;
+        for (int t = 0; t < n; t++) {
+          const float* k = K + (size_t)t * C;
+          float s = 0;
+          for (int i = 0; i < hs; i++) s += q[i] * k[i];
+          s *= scale;
+          a[t] = s;
+          if (s > mx) mx = s;
+        }
+        float sum = 0;
+        for (int t = 0; t < n; t++) {
+          a[t] = std::exp(a[t] - mx);
+          sum += a[t];
+        }
+        float inv = 1.0f / sum;
+        float* o = atty + (size_t)r * C + h * hs;
+        for (int i = 0; i < hs; i++) o[i] = 0.0f;
+        for (int t = 0; t < n; t++) {
+          const float* v = V + (size_t)t * C;
+          float w = a[t] * inv;
+          for (int i = 0; i < hs; i++) o[i] += w * v[i];
+        }
+      }
+  }
+}
+
+void transformer_forward(Transformer& tr, int R, const int* seq, const int* pos,
+                         const float* x_in, int n_out, const int* out_rows, float* logits) {
+  const Model& m = *tr.model;
+  const ModelConfig& c = m.cfg;
+  const ParamTensors& p = m.p;
+  KVCache& kv = tr.cache;
+  const int C = c.n_embd, L = c.n_layer, NH = c.n_head, V = c.vocab_size;
+  check(R > 0, "forward needs at least one row");
+  for (int r = 0; r < R; r++) {
+    check(seq[r] >= 0 && seq[r] < kv.n_seq, "sequence slot ", seq[r], " outside [0, ", kv.n_seq,
+          ")");
+    check(pos[r] >= 0 && pos[r] < c.n_ctx, "position ", pos[r], " outside the context [0, ",
+          c.n_ctx, ")");
+  }
+  if (!out_rows) n_out = R;
+  InferState& st = tr.st;
+  state_reserve(st, c, R);
+  float* x = st.x.data();
+  for (int r = 0; r < R; r++) {
+    const float* e = x_in + (size_t)r * C;
+    const float* wp = p.wpe + (size_t)pos[r] * C;
+    for (int i = 0; i < C; i++) x[(size_t)r * C + i] = e[i] + wp[i];
+  }
+  const float eps = c.layer_norm_epsilon;
+  for (int l = 0; l < L; l++) {
+    layernorm_forward(st.xn.data(), nullptr, nullptr, x, p.ln1w + l * C, p.ln1b + l * C, R, C, eps);
+    matmul_forward(st.qkv.data(), st.xn.data(), p.qkvw + (size_t)l * 3 * C * C, p.qkvb + l * 3 * C,
+                   R, C, 3 * C);
+    for (int r = 0; r < R; r++) {
+      size_t at = (((size_t)l * kv.n_seq + seq[r]) * kv.n_ctx + pos[r]) * C;
+      std::memcpy(kv.k.get() + at, st.qkv.data() + (size_t)r * 3 * C + C, sizeof(float) * C);
+      std::memcpy(kv.v.get() + at, st.qkv.data() + (size_t)r * 3 * C + 2 * C, sizeof(float) * C);
+    }
+    cached_attention(st.atty.data(), st.qkv.data(), kv, l, R, seq, pos, NH);
+    matmul_forward(st.h2.data(), st.atty.data(), p.attprojw + (size_t)l * C * C,
+                   p.attprojb + l * C, R, C, C);
+    residual_forward(x, x, st.h2.data(), R * C);
+    layernorm_forward(st.xn.data(), nullptr, nullptr, x, p.ln2w + l * C, p.ln2b + l * C, R, C, eps);
+    matmul_forward(st.h.data(), st.xn.data(), p.fcw + (size_t)l * 4 * C * C, p.fcb + l * 4 * C, R,
+                   C, 4 * C);
+    gelu_forward(st.h.data(), st.h.data(), R * 4 * C);
+    matmul_forward(st.h2.data(), st.h.data(), p.fcprojw + (size_t)l * 4 * C * C,
+                   p.fcprojb + l * C, R, 4 * C, C);
+    residual_forward(x, x, st.h2.data(), R * C);
+  }
+  // final LayerNorm and LM head for the requested rows only
+  for (int o = 0; o < n_out; o++) {
+    int r = out_rows ? out_rows[o] : o;
+    check(r >= 0 && r < R, "output row ", r, " outside [0, ", R, ")");
+    std::memcpy(st.xn.data() + (size_t)o * C, x + (size_t)r * C, sizeof(float) * C);
+  }
+  layernorm_forward(st.lnf.data(), nullptr, nullptr, st.xn.data(), p.lnfw, p.lnfb, n_out, C, eps);
+  matmul_forward(logits, st.lnf.data(), p.wte, nullptr, n_out, C, V);
+}
+
+void transformer_forward_tokens(Transformer& tr, int R, const int* seq, const int* pos,
+                                const int* tokens, int n_out, const int* out_rows, float* logits) {
+  const Model& m = *tr.model;
+  std::vector<float>& x = tr.st.emb;
+  if (x.size() < (size_t)R * m.cfg.n_embd) x.resize((size_t)R * m.cfg.n_embd);
+  TokenEmbedding::of(m).forward(tokens, R, x.data());
+  transformer_forward(tr, R, seq, pos, x.data(), n_out, out_rows, logits);
+}
+
+}  // namespace softslm

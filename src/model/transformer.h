@@ -1,0 +1,49 @@
+// Inference: a KV-cached forward over rows that may belong to different sequences at
+// different positions. Prefill (many rows of one sequence) and batched decode (one row per
+// sequence) are the same call.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "model/model.h"
+
+namespace softslm {
+
+struct KVCache {
+  int n_seq = 0, n_ctx = 0, n_layer = 0, n_embd = 0;
+  std::unique_ptr<float[]> k;  // [L, S, n_ctx, C]
+  std::unique_ptr<float[]> v;  // [L, S, n_ctx, C]
+};
+
+KVCache kv_cache_create(const ModelConfig& cfg, int n_seq);
+
+// Scratch activations, grown on demand (plain buffers, no allocation in steady state).
+struct InferState {
+  int cap_rows = 0;
+  std::vector<float> x, xn, qkv, atty, h, h2;  // [R, C], [R, C], [R, 3C], [R, C], [R, 4C], [R, 4C]
+  std::vector<float> lnf;                     // [n_out, C]
+  std::vector<float> emb;                     // [R, C] token embeddings (forward_tokens)
+};
+
+struct Transformer {
+  const Model* model = nullptr;
+  KVCache cache;
+  InferState st;
+};
+
+Transformer transformer_create(const Model& m, int n_seq);
+
+// One forward over R rows. Row r is sequence seq[r] at position pos[r] with input vector
+// x_in[r] ([R, C]: the token or concept embedding, position NOT yet added; the positional
+// embedding wpe[pos[r]] is added here). Rows of one sequence must come in increasing,
+// consecutive positions; row r attends to positions [0, pos[r]] of its sequence, earlier
+// ones read from the cache. Logits [n_out, V] are written for the rows listed in out_rows
+// (n_out of them), or for every row when out_rows is null (n_out = R).
+void transformer_forward(Transformer& tr, int R, const int* seq, const int* pos,
+                         const float* x_in, int n_out, const int* out_rows, float* logits);
+
+// Convenience: token ids through TokenEmbedding::forward, then transformer_forward.
+void transformer_forward_tokens(Transformer& tr, int R, const int* seq, const int* pos,
+                                const int* tokens, int n_out, const int* out_rows, float* logits);
+
+}  // namespace softslm

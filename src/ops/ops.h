@@ -1,0 +1,44 @@
+// Transformer ops as forward/backward pairs (llm.c style): pointers first, then dims.
+// Backward functions accumulate (+=) into parameter and input gradients.
+// Shapes use N = number of rows (B*T), C = channels, NH = heads, hs = C / NH.
+#pragma once
+
+namespace softslm {
+
+// out[B, T, C] = wte[inp[b, t]] + wpe[t]
+void encoder_forward(float* out, const int* inp, const float* wte, const float* wpe, int B, int T,
+                     int C);
+void encoder_backward(float* dwte, float* dwpe, const float* dout, const int* inp, int B, int T,
+                      int C);
+
+// out[N, C] = (inp - mean) * rstd * w + b;  mean[N], rstd[N] saved for backward
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
+                       const float* b, int N, int C, float eps);
+void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
+                        const float* w, const float* mean, const float* rstd, int N, int C);
+
+// GELU, tanh approximation (Hugging Face "gelu_new")
+void gelu_forward(float* out, const float* inp, int n);
+void gelu_backward(float* dinp, const float* inp, const float* dout, int n);
+
+// out[n] = a[n] + b[n]
+void residual_forward(float* out, const float* a, const float* b, int n);
+// da += dout; db += dout
+void residual_backward(float* da, float* db, const float* dout, int n);
+
+// Causal self-attention over a full [B, T] block (training).
+// qkv[B, T, 3C] (q | k | v), out[B, T, C], att[B, NH, T, T] softmax weights (saved).
+void attention_forward(float* out, float* att, const float* qkv, int B, int T, int C, int NH);
+// dqkv[B, T, 3C] += ...
+void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* att, int B,
+                        int T, int C, int NH);
+
+// In place: logits[N, V] -> probs; losses[N] = -log p[target] (0 where target < 0).
+// Returns the mean loss over rows with target >= 0 (0 if none) and writes their count.
+float softmax_crossentropy_forward(float* logits_to_probs, float* losses, const int* targets, int N,
+                                   int V, int* n_counted);
+// In place: probs -> dlogits = (probs - onehot) * scale for counted rows, 0 elsewhere.
+void softmax_crossentropy_backward(float* probs_to_dlogits, const int* targets, int N, int V,
+                                   float scale);
+
+}  // namespace softslm

@@ -1,0 +1,179 @@
+// Kernels against their references, and every op's backward against finite differences.
+#include <gtest/gtest.h>
+
+#include "ops/matmul.h"
+#include "ops/ops.h"
+#include "test_util.h"
+
+using namespace softslm;
+using namespace softslm::testing;
+
+static double dot_loss(const float* out, const std::vector<float>& w) {
+  double s = 0;
+  for (size_t i = 0; i < w.size(); i++) s += (double)out[i] * w[i];
+  return s;
+}
+
+TEST(Ops, MatmulMatchesReferenceOnAwkwardShapes) {
+  const int shapes[][3] = {{1, 1, 1},   {1, 7, 5},    {3, 17, 9},  {4, 16, 4},   {5, 33, 13},
+                           {1, 256, 768}, {7, 255, 31}, {64, 64, 64}, {33, 100, 47}, {2, 1000, 3}};
+  int seed = 1;
+  for (auto& s : shapes) {
+    int M = s[0], K = s[1], N = s[2];
+    auto a = random_vec((size_t)M * K, seed++), b = random_vec((size_t)N * K, seed++);
+    for (bool acc : {false, true}) {
+      auto init = random_vec((size_t)M * N, seed++);
+      std::vector<float> fast = init, ref = init;
+      matmul_nt(fast.data(), a.data(), b.data(), M, K, N, acc);
+      matmul_nt_ref(ref.data(), a.data(), b.data(), M, K, N, acc);
+      for (size_t i = 0; i < fast.size(); i++)
+        ASSERT_NEAR(fast[i], ref[i], 1e-4 * (1 + std::fabs(ref[i])) * std::sqrt((double)K))
+            << "M=" << M << " K=" << K << " N=" << N << " i=" << i;
+    }
+  }
+}
+
+TEST(Ops, MatmulRowResultIndependentOfBatch) {
+  // the row computed alone equals the row computed among others, bit for bit
+  int M = 11, K = 77, N = 29;
+  auto a = random_vec((size_t)M * K, 3), b = random_vec((size_t)N * K, 4);
+  std::vector<float> all((size_t)M * N), one(N);
+  matmul_nt(all.data(), a.data(), b.data(), M, K, N, false);
+  for (int i = 0; i < M; i++) {
+    matmul_nt(one.data(), a.data() + (size_t)i * K, b.data(), 1, K, N, false);
+    for (int j = 0; j < N; j++) ASSERT_EQ(one[j], all[(size_t)i * N + j]) << i << "," << j;
+  }
+}
+
+TEST(Ops, TransposeMatchesDefinition) {
+  int R = 37, C = 45;
+  auto in = random_vec((size_t)R * C, 5);
+  std::vector<float> out((size_t)R * C);
+  transpose(out.data(), in.data(), R, C);
+  for (int r = 0; r < R; r++)
+    for (int c = 0; c < C; c++) ASSERT_EQ(out[(size_t)c * R + r], in[(size_t)r * C + c]);
+}
+
+TEST(Ops, MatmulBackwardFiniteDifferences) {
+  int N = 5, C = 19, OC = 7;
+  auto inp = random_vec(N * C, 10), w = random_vec(OC * C, 11, 0.5f), b = random_vec(OC, 12);
+  auto R = random_vec(N * OC, 13);
+  std::vector<float> out(N * OC), dinp(N * C), dw(OC * C), db(OC);
+  matmul_backward(dinp.data(), dw.data(), db.data(), R.data(), inp.data(), w.data(), N, C, OC);
+  auto loss = [&] {
+    matmul_forward(out.data(), inp.data(), w.data(), b.data(), N, C, OC);
+    return dot_loss(out.data(), R);
+  };
+  expect_grad_close(loss, inp.data(), dinp.data(), all_indices(inp.size()), "dinp");
+  expect_grad_close(loss, w.data(), dw.data(), all_indices(w.size()), "dw");
+  expect_grad_close(loss, b.data(), db.data(), all_indices(b.size()), "dbias");
+}
+
+TEST(Ops, LayerNormBackwardFiniteDifferences) {
+  int N = 4, C = 13;
+  auto inp = random_vec(N * C, 20, 2.0f), w = random_vec(C, 21), b = random_vec(C, 22);
+  auto R = random_vec(N * C, 23);
+  std::vector<float> out(N * C), mean(N), rstd(N), dinp(N * C), dw(C), db(C);
+  layernorm_forward(out.data(), mean.data(), rstd.data(), inp.data(), w.data(), b.data(), N, C,
+                    1e-5f);
+  layernorm_backward(dinp.data(), dw.data(), db.data(), R.data(), inp.data(), w.data(),
+                     mean.data(), rstd.data(), N, C);
+  auto loss = [&] {
+    layernorm_forward(out.data(), mean.data(), rstd.data(), inp.data(), w.data(), b.data(), N, C,
+                      1e-5f);
+    return dot_loss(out.data(), R);
+  };
+  expect_grad_close(loss, inp.data(), dinp.data(), all_indices(inp.size()), "dinp");
+  expect_grad_close(loss, w.data(), dw.data(), all_indices(C), "dw");
+  expect_grad_close(loss, b.data(), db.data(), all_indices(C), "db");
+}
+
+TEST(Ops, GeluBackwardFiniteDifferences) {
+  int n = 40;
+  auto inp = random_vec(n, 30, 2.0f), R = random_vec(n, 31);
+  std::vector<float> out(n), dinp(n);
+  gelu_backward(dinp.data(), inp.data(), R.data(), n);
+  auto loss = [&] {
+    gelu_forward(out.data(), inp.data(), n);
+    return dot_loss(out.data(), R);
+  };
+  expect_grad_close(loss, inp.data(), dinp.data(), all_indices(n), "dinp");
+  // gelu_new reference values (Hugging Face NewGELUActivation)
+  float x[3] = {-1.0f, 0.5f, 2.0f}, y[3];
+  gelu_forward(y, x, 3);
+  EXPECT_NEAR(y[0], -0.158808f, 1e-5);
+  EXPECT_NEAR(y[1], 0.345714f, 1e-5);
+  EXPECT_NEAR(y[2], 1.954598f, 1e-5);
+}
+
+TEST(Ops, ResidualAndEncoderBackward) {
+  int B = 2, T = 3, C = 5, V = 7;
+  std::vector<int> inp = {1, 4, 1, 6, 0, 1};  // repeated ids accumulate
+  auto wte = random_vec(V * C, 40), wpe = random_vec(T * C, 41), R = random_vec(B * T * C, 42);
+  std::vector<float> out(B * T * C), dwte(V * C), dwpe(T * C);
+  encoder_backward(dwte.data(), dwpe.data(), R.data(), inp.data(), B, T, C);
+  auto loss = [&] {
+    encoder_forward(out.data(), inp.data(), wte.data(), wpe.data(), B, T, C);
+    return dot_loss(out.data(), R);
+  };
+  expect_grad_close(loss, wte.data(), dwte.data(), all_indices(wte.size()), "dwte");
+  expect_grad_close(loss, wpe.data(), dwpe.data(), all_indices(wpe.size()), "dwpe");
+  auto a = random_vec(10, 43), b = random_vec(10, 44), d = random_vec(10, 45);
+  std::vector<float> o(10), da(10), db(10);
+  residual_backward(da.data(), db.data(), d.data(), 10);
+  auto loss2 = [&] {
+    residual_forward(o.data(), a.data(), b.data(), 10);
+    return dot_loss(o.data(), d);
+  };
+  expect_grad_close(loss2, a.data(), da.data(), all_indices(10), "da");
+  expect_grad_close(loss2, b.data(), db.data(), all_indices(10), "db");
+}
+
+TEST(Ops, AttentionBackwardFiniteDifferences) {
+  int B = 2, T = 5, C = 8, NH = 2;
+  auto qkv = random_vec(B * T * 3 * C, 50), R = random_vec(B * T * C, 51);
+  std::vector<float> out(B * T * C), att(B * NH * T * T), dqkv(qkv.size());
+  attention_forward(out.data(), att.data(), qkv.data(), B, T, C, NH);
+  attention_backward(dqkv.data(), R.data(), qkv.data(), att.data(), B, T, C, NH);
+  // causal: future weights are zero, rows sum to one
+  for (int t = 0; t < T; t++) {
+    float s = 0;
+    for (int t2 = 0; t2 < T; t2++) {
+      if (t2 > t) EXPECT_EQ(att[t * T + t2], 0.0f);
+      s += att[t * T + t2];
+    }
+    EXPECT_NEAR(s, 1.0f, 1e-6);
+  }
+  auto loss = [&] {
+    attention_forward(out.data(), att.data(), qkv.data(), B, T, C, NH);
+    return dot_loss(out.data(), R);
+  };
+  expect_grad_close(loss, qkv.data(), dqkv.data(), all_indices(qkv.size()), "dqkv");
+}
+
+TEST(Ops, SoftmaxCrossEntropyBackwardFiniteDifferences) {
+  int N = 6, V = 9;
+  std::vector<int> tgt = {3, -1, 0, 8, 8, -1};
+  auto logits = random_vec(N * V, 60, 3.0f);
+  std::vector<float> buf(N * V), losses(N);
+  auto loss = [&] {
+    buf = logits;
+    int cnt;
+    return (double)softmax_crossentropy_forward(buf.data(), losses.data(), tgt.data(), N, V, &cnt);
+  };
+  double l0 = loss();
+  // mean over the 4 counted rows, each -log softmax
+  double ref = 0;
+  for (int n = 0; n < N; n++) {
+    if (tgt[n] < 0) continue;
+    double mx = -1e30, s = 0;
+    for (int v = 0; v < V; v++) mx = std::max(mx, (double)logits[n * V + v]);
+    for (int v = 0; v < V; v++) s += std::exp(logits[n * V + v] - mx);
+    ref += std::log(s) - (logits[n * V + tgt[n]] - mx);
+  }
+  EXPECT_NEAR(l0, ref / 4, 1e-5);
+  EXPECT_EQ(losses[1], 0.0f);
+  softmax_crossentropy_backward(buf.data(), tgt.data(), N, V, 1.0f / 4);
+  std::vector<float> grad = buf;
+  expect_grad_close(loss, logits.data(), grad.data(), all_indices(logits.size()), "dlogits");
+}
