@@ -1,0 +1,124 @@
+#include "sampling/sampling.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+#include "base/error.h"
+
+namespace softslm {
+
+void softmax_temperature(const float* logits, int V, float temperature, float* probs) {
+  float inv_t = 1.0f / temperature;
+  float mx = -INFINITY;
+  for (int v = 0; v < V; v++) mx = std::max(mx, logits[v]);
+  double sum = 0;
+  for (int v = 0; v < V; v++) {
+    probs[v] = std::exp((logits[v] - mx) * inv_t);
+    sum += probs[v];
+  }
+  float inv = (float)(1.0 / sum);
+  for (int v = 0; v < V; v++) probs[v] *= inv;
+}
+
+float entropy_nats(const float* probs, int V) {
+  double h = 0;
+  for (int v = 0; v < V; v++) h -= probs[v] * std::log(std::max(probs[v], 1e-12f));
+  return (float)h;
+}
+
+static void renormalise(float* probs, int V) {
+  double sum = 0;
+  for (int v = 0; v < V; v++) sum += probs[v];
+  if (sum <= 0) return;
+  float inv = (float)(1.0 / sum);
+  for (int v = 0; v < V; v++) probs[v] *= inv;
+}
+
+// ids sorted by descending probability, ties by ascending id
+static std::vector<int>& sorted_ids(const float* probs, int V) {
+  static thread_local std::vector<int> ids;
+  ids.resize(V);
+  std::iota(ids.begin(), ids.end(), 0);
+  std::stable_sort(ids.begin(), ids.end(), [&](int a, int b) { return probs[a] > probs[b]; });
+  return ids;
+}
+
+void top_k_renorm(float* probs, int V, int k) {
+  if (k <= 0 || k >= V) return;
+  std::vector<int>& ids = sorted_ids(probs, V);
+  for (int i = k; i < V; i++) probs[ids[i]] = 0.0f;
+  renormalise(probs, V);
+}
+
+void top_p_renorm(float* probs, int V, float top_p) {
+  if (top_p >= 1.0f) return;
+  std::vector<int>& ids = sorted_ids(probs, V);
+  double cum = 0;
+  int keep = 0;
+  while (keep < V) {
+    cum += probs[ids[keep++]];
+    if (cum >= top_p) break;
+  }
+  for (int i = keep; i < V; i++) probs[ids[i]] = 0.0f;
+  renormalise(probs, V);
+}
+
+void min_p_renorm(float* probs, int V, float min_p) {
+  if (min_p <= 0.0f) return;
+  float mx = 0;
+  for (int v = 0; v < V; v++) mx = std::max(mx, probs[v]);
+  float thr = min_p * mx;
+  for (int v = 0; v < V; v++)
+    if (probs[v] < thr) probs[v] = 0.0f;
+  renormalise(probs, V);
+}
+
+int sample_multinomial(const float* probs, int V, Rng& rng) {
+  double u = rng_uniform_double(rng), cum = 0;
+  int last = 0;
+  for (int v = 0; v < V; v++) {
+    if (probs[v] <= 0) continue;
+    cum += probs[v];
+    last = v;
+    if (u < cum) return v;
+  }
+  return last;  // rounding: u beyond the accumulated mass
+}
+
+int argmax(const float* x, int V) {
+  int best = 0;
+  for (int v = 1; v < V; v++)
+    if (x[v] > x[best]) best = v;
+  return best;
+}
+
+void sampler_params_validate(const SamplerParams& p) {
+  check(std::isfinite(p.temperature) && p.temperature >= 0, "temperature must be >= 0 (got ",
+        p.temperature, ")");
+  check(p.top_k >= 0, "top_k must be >= 0 (0 = off; got ", p.top_k, ")");
+  check(p.top_p > 0 && p.top_p <= 1, "top_p must be in (0, 1] (got ", p.top_p, ")");
+  check(p.min_p >= 0 && p.min_p < 1, "min_p must be in [0, 1) (got ", p.min_p, ")");
+}
+
+SampleResult sampler_sample(const SamplerParams& p, const float* logits, int V, Rng& rng,
+                            float* probs) {
+  SampleResult r;
+  bool greedy = p.temperature == 0.0f;
+  softmax_temperature(logits, V, greedy ? 1.0f : p.temperature, probs);
+  r.entropy = entropy_nats(probs, V);
+  if (greedy) {
+    r.token = argmax(logits, V);
+    std::fill(probs, probs + V, 0.0f);
+    probs[r.token] = 1.0f;
+    return r;
+  }
+  top_k_renorm(probs, V, p.top_k);
+  top_p_renorm(probs, V, p.top_p);
+  min_p_renorm(probs, V, p.min_p);
+  r.token = sample_multinomial(probs, V, rng);
+  return r;
+}
+
+}  // namespace softslm
