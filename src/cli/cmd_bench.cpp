@@ -1,7 +1,140 @@
+// softslm bench: training, prefill and decode throughput of a model (the reference config by
+// default, randomly initialised). Median of --repeats runs after one warm-up run.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <functional>
+#include <iostream>
+#include <omp.h>
+
+#include "base/error.h"
+#include "cli/cli_common.h"
 #include "cli/commands.h"
+#include "generate/generate.h"
+#include "model/checkpoint.h"
+#include "model/gpt2_train.h"
 
 namespace softslm {
 
-void register_bench(CLI::App& app) { (void)app; }
+namespace {
+
+struct BenchArgs {
+  std::string model;
+  int threads = 0, repeats = 5, batch = 16, decode_tokens = 0;
+  bool json = false;
+};
+
+double seconds_of(const std::function<void()>& f) {
+  auto t0 = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// median seconds over `repeats` runs after one warm-up
+double median_seconds(int repeats, const std::function<void()>& f) {
+  f();
+  std::vector<double> t;
+  for (int i = 0; i < repeats; i++) t.push_back(seconds_of(f));
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+void run_bench(const BenchArgs& a) {
+  set_threads(a.threads);
+  check(a.repeats >= 1, "--repeats must be >= 1");
+  check(a.batch >= 1, "--batch must be >= 1");
+  Model m = a.model.empty() ? model_create(ModelConfig{}) : model_load(a.model);
+  if (a.model.empty()) model_init_random(m, 1);
+  const ModelConfig& c = m.cfg;
+  const int T = c.n_ctx, V = c.vocab_size;
+  Rng rng = rng_init(7);
+  auto random_ids = [&](int n) {
+    std::vector<int> v(n);
+    for (auto& x : v) x = (int)rng_below(rng, V);
+    return v;
+  };
+
+  // training step: forward + backward over [batch, n_ctx]
+  TrainGraph g = train_graph_create(m, a.batch, T);
+  auto inp = random_ids(a.batch * T), tgt = random_ids(a.batch * T);
+  double t_train = median_seconds(a.repeats, [&] {
+    gpt2_forward(m, g, inp.data(), tgt.data(), a.batch, T);
+    gpt2_backward(m, g);
+  });
+  double train_tps = a.batch * T / t_train;
+  // forward+backward FLOPs ~ 6 * params * tokens + attention (12 * L * T * C per token)
+  double flops_per_tok = 6.0 * m.num_params + 6.0 * c.n_layer * T * c.n_embd;
+  g = TrainGraph{};
+
+  // prefill of a full-context prompt
+  Transformer tr = transformer_create(m, 1);
+  auto prompt = random_ids(T);
+  std::vector<int> seq(T, 0), pos(T);
+  for (int t = 0; t < T; t++) pos[t] = t;
+  std::vector<float> logits(V);
+  int last = T - 1;
+  double t_prefill = median_seconds(a.repeats, [&] {
+    transformer_forward_tokens(tr, T, seq.data(), pos.data(), prompt.data(), 1, &last,
+                               logits.data());
+  });
+
+  // single-stream greedy decode from a one-token prompt to the context end
+  int n_dec = a.decode_tokens > 0 ? std::min(a.decode_tokens, T - 1) : T - 1;
+  GenerateParams gp;
+  gp.sampler.temperature = 0;
+  gp.max_new_tokens = n_dec;
+  std::vector<std::vector<int>> one = {{0}};
+  double t_decode = median_seconds(a.repeats, [&] { generate(m, one, gp); });
+
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  double peak_mb = ru.ru_maxrss / 1024.0;
+  char date[32];
+  std::time_t now = std::time(nullptr);
+  std::strftime(date, sizeof date, "%Y-%m-%d", std::gmtime(&now));
+  nlohmann::json j = {
+      {"date", date},
+      {"model", a.model.empty() ? "reference config (random init)" : a.model},
+      {"params", m.num_params},
+      {"config", {{"vocab_size", V}, {"n_ctx", T}, {"n_embd", c.n_embd}, {"n_layer", c.n_layer},
+                  {"n_head", c.n_head}}},
+      {"threads", omp_get_max_threads()},
+      {"train_batch", a.batch},
+      {"train_tokens_per_s", train_tps},
+      {"train_gflops", train_tps * flops_per_tok / 1e9},
+      {"prefill_tokens_per_s", T / t_prefill},
+      {"decode_tokens_per_s", n_dec / t_decode},
+      {"peak_rss_mb", peak_mb}};
+  if (a.json) {
+    std::cout << json_dump(j) << "\n";
+    return;
+  }
+  std::printf("softslm bench  %s  (%zu params, %d threads, median of %d after warm-up)\n",
+              j["model"].get<std::string>().c_str(), m.num_params, omp_get_max_threads(),
+              a.repeats);
+  std::printf("  training (fwd+bwd, batch %d x %d)  %10.0f tokens/s  %6.1f GFLOP/s\n", a.batch, T,
+              train_tps, train_tps * flops_per_tok / 1e9);
+  std::printf("  prefill (%d tokens)               %10.0f tokens/s\n", T, T / t_prefill);
+  std::printf("  decode, single stream (%d tokens) %10.0f tokens/s\n", n_dec, n_dec / t_decode);
+  std::printf("  peak memory                        %10.1f MB\n", peak_mb);
+}
+
+}  // namespace
+
+void register_bench(CLI::App& app) {
+  auto a = std::make_shared<BenchArgs>();
+  CLI::App* c = app.add_subcommand("bench", "Measure training, prefill and decode throughput");
+  c->add_option("-m,--model", a->model, "Model directory (default: reference config, random init)");
+  c->add_option("--threads", a->threads, "Threads; 0 = all cores")->capture_default_str();
+  c->add_option("--repeats", a->repeats, "Timed runs per measurement (median)")->capture_default_str();
+  c->add_option("--batch", a->batch, "Training batch size (sequences of n_ctx tokens)")
+      ->capture_default_str();
+  c->add_option("--decode-tokens", a->decode_tokens, "Tokens to decode (default n_ctx - 1)");
+  c->add_flag("--json", a->json, "Print one JSON object");
+  c->callback([a] { run_bench(*a); });
+}
 
 }  // namespace softslm

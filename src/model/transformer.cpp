@@ -48,7 +48,9 @@ static void cached_attention(float* atty, const float* qkv, const KVCache& kv, i
                              const int* seq, const int* pos, int NH) {
   const int C = kv.n_embd, hs = C / NH;
   const float scale = 1.0f / std::sqrt((float)hs);
-#pragma omp parallel
+  long work = 0;
+  for (int r = 0; r < R; r++) work += 2L * (pos[r] + 1) * C;
+#pragma omp parallel if (work > (1 << 15))
   {
     std::vector<float> a(kv.n_ctx);
 #pragma omp for collapse(2) schedule(static)

@@ -8,11 +8,12 @@
 
 namespace softslm {
 
-#define PAR_FOR _Pragma("omp parallel for schedule(static)")
+// Parallel regions only where the work repays a fork/join (decode rows are tiny).
+constexpr long kMinParallelWork = 1 << 15;
 
 void encoder_forward(float* out, const int* inp, const float* wte, const float* wpe, int B, int T,
                      int C) {
-  PAR_FOR
+#pragma omp parallel for schedule(static) if ((long)B * T * C > kMinParallelWork)
   for (int bt = 0; bt < B * T; bt++) {
     const float* e = wte + (size_t)inp[bt] * C;
     const float* p = wpe + (size_t)(bt % T) * C;
@@ -37,7 +38,7 @@ void encoder_backward(float* dwte, float* dwpe, const float* dout, const int* in
 
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
                        const float* b, int N, int C, float eps) {
-  PAR_FOR
+#pragma omp parallel for schedule(static) if ((long)N * C > kMinParallelWork)
   for (int n = 0; n < N; n++) {
     const float* x = inp + (size_t)n * C;
     float m = 0;
@@ -59,7 +60,7 @@ void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, co
   // per-thread partial sums for dw/db, reduced at the end (deterministic order)
   int nt = omp_get_max_threads();
   std::vector<float> part((size_t)nt * 2 * C, 0.0f);
-#pragma omp parallel
+#pragma omp parallel if ((long)N * C > kMinParallelWork)
   {
     float* pdw = part.data() + (size_t)omp_get_thread_num() * 2 * C;
     float* pdb = pdw + C;
@@ -97,7 +98,7 @@ void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, co
 static const float kGeluScale = 0.7978845608028654f;  // sqrt(2 / pi)
 
 void gelu_forward(float* out, const float* inp, int n) {
-  PAR_FOR
+#pragma omp parallel for schedule(static) if ((long)n * 8 > kMinParallelWork)
   for (int i = 0; i < n; i++) {
     float x = inp[i];
     float u = kGeluScale * (x + 0.044715f * x * x * x);
@@ -106,7 +107,7 @@ void gelu_forward(float* out, const float* inp, int n) {
 }
 
 void gelu_backward(float* dinp, const float* inp, const float* dout, int n) {
-  PAR_FOR
+#pragma omp parallel for schedule(static) if ((long)n * 8 > kMinParallelWork)
   for (int i = 0; i < n; i++) {
     float x = inp[i];
     float u = kGeluScale * (x + 0.044715f * x * x * x);
@@ -118,12 +119,12 @@ void gelu_backward(float* dinp, const float* inp, const float* dout, int n) {
 }
 
 void residual_forward(float* out, const float* a, const float* b, int n) {
-  PAR_FOR
+#pragma omp parallel for schedule(static) if ((long)n > kMinParallelWork)
   for (int i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
 void residual_backward(float* da, float* db, const float* dout, int n) {
-  PAR_FOR
+#pragma omp parallel for schedule(static) if ((long)n > kMinParallelWork)
   for (int i = 0; i < n; i++) {
     da[i] += dout[i];
     db[i] += dout[i];
@@ -133,7 +134,7 @@ void residual_backward(float* da, float* db, const float* dout, int n) {
 void attention_forward(float* out, float* att, const float* qkv, int B, int T, int C, int NH) {
   const int hs = C / NH, C3 = 3 * C;
   const float scale = 1.0f / std::sqrt((float)hs);
-#pragma omp parallel for collapse(3) schedule(static)
+#pragma omp parallel for collapse(3) schedule(static) if ((long)B * T * T * C > kMinParallelWork)
   for (int b = 0; b < B; b++)
     for (int h = 0; h < NH; h++)
       for (int t = 0; t < T; t++) {
@@ -212,7 +213,7 @@ float softmax_crossentropy_forward(float* logits, float* losses, const int* targ
                                    int* n_counted) {
   double total = 0;
   int count = 0;
-#pragma omp parallel for schedule(static) reduction(+ : total, count)
+#pragma omp parallel for schedule(static) reduction(+ : total, count) if ((long)N * V > kMinParallelWork)
   for (int n = 0; n < N; n++) {
     float* p = logits + (size_t)n * V;
     float mx = -INFINITY;
@@ -239,7 +240,7 @@ float softmax_crossentropy_forward(float* logits, float* losses, const int* targ
 }
 
 void softmax_crossentropy_backward(float* p, const int* targets, int N, int V, float scale) {
-  PAR_FOR
+#pragma omp parallel for schedule(static) if ((long)N * V > kMinParallelWork)
   for (int n = 0; n < N; n++) {
     float* row = p + (size_t)n * V;
     int tgt = targets[n];

@@ -1,0 +1,30 @@
+// Pieces the sub-commands share: loading a model directory, JSON output, text input.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace softslm {
+
+struct LoadedModel {
+  Model model;
+  Tokenizer tok;
+  int eos_id;  // <|endoftext|> when the tokenizer has it, else config.json's eos_token_id
+};
+
+// model_load + tokenizer_load of a Hugging Face GPT-2 directory, checked against each other.
+LoadedModel load_model_dir(const std::string& dir);
+
+// JSON text for stdout; invalid UTF-8 in strings is replaced, never an exception.
+std::string json_dump(const nlohmann::json& j, int indent = 2);
+
+// Text from --prompt/--text or from a file (exactly one must be given).
+std::string text_from(const std::string& inline_text, const std::string& file, bool inline_given,
+                      const char* what);
+
+// Sets OpenMP threads (0 = all cores); rejects negatives.
+void set_threads(int threads);
+
+}  // namespace softslm
