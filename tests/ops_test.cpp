@@ -15,17 +15,20 @@ static double dot_loss(const float* out, const std::vector<float>& w) {
 }
 
 TEST(Ops, MatmulMatchesReferenceOnAwkwardShapes) {
-  const int shapes[][3] = {{1, 1, 1},   {1, 7, 5},    {3, 17, 9},  {4, 16, 4},   {5, 33, 13},
-                           {1, 256, 768}, {7, 255, 31}, {64, 64, 64}, {33, 100, 47}, {2, 1000, 3}};
+  const int shapes[][3] = {{1, 1, 1},     {1, 7, 5},     {3, 17, 9},    {4, 16, 4},
+                           {5, 33, 13},   {1, 256, 768}, {7, 255, 31},  {64, 64, 64},
+                           {33, 100, 47}, {2, 1000, 3},  {9, 20, 48},   {130, 300, 1100},
+                           {8, 5, 32},    {17, 3, 16},   {70, 1030, 40}, {2, 64, 300},
+                           {3, 40, 260},  {4, 33, 128},  {1, 19, 129}};
   int seed = 1;
   for (auto& s : shapes) {
     int M = s[0], K = s[1], N = s[2];
-    auto a = random_vec((size_t)M * K, seed++), b = random_vec((size_t)N * K, seed++);
+    auto a = random_vec((size_t)M * K, seed++), b = random_vec((size_t)K * N, seed++);
     for (bool acc : {false, true}) {
       auto init = random_vec((size_t)M * N, seed++);
       std::vector<float> fast = init, ref = init;
-      matmul_nt(fast.data(), a.data(), b.data(), M, K, N, acc);
-      matmul_nt_ref(ref.data(), a.data(), b.data(), M, K, N, acc);
+      matmul_nn(fast.data(), a.data(), b.data(), M, K, N, acc);
+      matmul_nn_ref(ref.data(), a.data(), b.data(), M, K, N, acc);
       for (size_t i = 0; i < fast.size(); i++)
         ASSERT_NEAR(fast[i], ref[i], 1e-4 * (1 + std::fabs(ref[i])) * std::sqrt((double)K))
             << "M=" << M << " K=" << K << " N=" << N << " i=" << i;
@@ -35,12 +38,12 @@ TEST(Ops, MatmulMatchesReferenceOnAwkwardShapes) {
 
 TEST(Ops, MatmulRowResultIndependentOfBatch) {
   // the row computed alone equals the row computed among others, bit for bit
-  int M = 11, K = 77, N = 29;
-  auto a = random_vec((size_t)M * K, 3), b = random_vec((size_t)N * K, 4);
+  int M = 75, K = 77, N = 129;  // row tails, column tails, chunked columns
+  auto a = random_vec((size_t)M * K, 3), b = random_vec((size_t)K * N, 4);
   std::vector<float> all((size_t)M * N), one(N);
-  matmul_nt(all.data(), a.data(), b.data(), M, K, N, false);
+  matmul_nn(all.data(), a.data(), b.data(), M, K, N, false);
   for (int i = 0; i < M; i++) {
-    matmul_nt(one.data(), a.data() + (size_t)i * K, b.data(), 1, K, N, false);
+    matmul_nn(one.data(), a.data() + (size_t)i * K, b.data(), 1, K, N, false);
     for (int j = 0; j < N; j++) ASSERT_EQ(one[j], all[(size_t)i * N + j]) << i << "," << j;
   }
 }
@@ -56,7 +59,7 @@ TEST(Ops, TransposeMatchesDefinition) {
 
 TEST(Ops, MatmulBackwardFiniteDifferences) {
   int N = 5, C = 19, OC = 7;
-  auto inp = random_vec(N * C, 10), w = random_vec(OC * C, 11, 0.5f), b = random_vec(OC, 12);
+  auto inp = random_vec(N * C, 10), w = random_vec(C * OC, 11, 0.5f), b = random_vec(OC, 12);
   auto R = random_vec(N * OC, 13);
   std::vector<float> out(N * OC), dinp(N * C), dw(OC * C), db(OC);
   matmul_backward(dinp.data(), dw.data(), db.data(), R.data(), inp.data(), w.data(), N, C, OC);

@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 
 #include "base/error.h"
 
@@ -15,10 +14,17 @@ namespace softslm {
 std::string read_file(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) fail(path, ": is a directory, expected a file");
-  std::ifstream f(path, std::ios::binary);
+  FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) fail(path, ": cannot open (", std::strerror(errno), ")");
-  std::string data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  if (f.bad()) fail(path, ": read error");
+  std::string data;
+  char buf[1 << 16];
+  size_t size = std::filesystem::file_size(path, ec);
+  if (!ec) data.reserve(size);
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) data.append(buf, n);
+  bool bad = std::ferror(f);
+  std::fclose(f);
+  if (bad) fail(path, ": read error");
   return data;
 }
 

@@ -54,6 +54,9 @@ TrainGraph train_graph_create(const Model& m, int B, int T) {
   g.dact_memory = act_alloc(g.da, m.cfg, B, T, true);
   g.grad_memory.reset(new float[m.num_params]());
   g.g = param_carve(g.grad_memory.get(), m.cfg);
+  size_t VC = (size_t)m.cfg.vocab_size * m.cfg.n_embd;
+  g.wteT.reset(new float[VC]);
+  g.dwteT.reset(new float[VC]);
   g.inputs.reset(new int[(size_t)B * T]);
   g.targets.reset(new int[(size_t)B * T]);
   return g;
@@ -106,7 +109,8 @@ float gpt2_forward(const Model& m, TrainGraph& g, const int* inputs, const int* 
   }
   layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, residual, p.lnfw, p.lnfb, BT, C,
                     c.layer_norm_epsilon);
-  matmul_forward(a.logits, a.lnf, p.wte, nullptr, BT, C, V);
+  transpose(g.wteT.get(), p.wte, V, C);  // tied LM head: logits = lnf . wte^T
+  matmul_forward(a.logits, a.lnf, g.wteT.get(), nullptr, BT, C, V);
   g.mean_loss = softmax_crossentropy_forward(a.logits, a.losses, g.targets.get(), BT, V,
                                              &g.n_counted);
   return g.mean_loss;
@@ -128,7 +132,11 @@ void gpt2_backward(const Model& m, TrainGraph& g) {
 
   float scale = g.n_counted ? 1.0f / g.n_counted : 0.0f;
   softmax_crossentropy_backward(a.logits, g.targets.get(), BT, V, scale);  // now dlogits
-  matmul_backward(da.lnf, gp.wte, nullptr, a.logits, a.lnf, p.wte, BT, C, V);
+  // LM head: dlnf += dlogits . wte; dwte += (lnf^T . dlogits)^T
+  matmul_nn(da.lnf, a.logits, p.wte, BT, V, C, true);
+  std::memset(g.dwteT.get(), 0, sizeof(float) * V * C);
+  matmul_backward(nullptr, g.dwteT.get(), nullptr, a.logits, a.lnf, nullptr, BT, C, V);
+  transpose(gp.wte, g.dwteT.get(), C, V);  // gp.wte was zeroed; the encoder adds to it below
   const float* last = a.residual3 + (size_t)(L - 1) * BT * C;
   float* dlast = da.residual3 + (size_t)(L - 1) * BT * C;
   layernorm_backward(dlast, gp.lnfw, gp.lnfb, da.lnf, last, p.lnfw, a.lnf_mean, a.lnf_rstd, BT, C);

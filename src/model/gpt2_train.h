@@ -38,6 +38,7 @@ struct TrainGraph {
   ActTensors da{};
   std::unique_ptr<float[]> grad_memory;  // [num_params] parameter gradients
   ParamTensors g{};
+  std::unique_ptr<float[]> wteT, dwteT;   // [C, V] LM-head operand and its gradient
   std::unique_ptr<int[]> inputs, targets;  // [B, T] copies of the last batch
   int n_counted = 0;                     // targets >= 0 in the last forward
   float mean_loss = 0;

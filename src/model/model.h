@@ -1,6 +1,6 @@
 // GPT-2 parameters: one allocation carved into named tensors (llm.c style).
-// Linear weights are stored [out, in] (PyTorch nn.Linear layout); Hugging Face's Conv1D
-// layout [in, out] is converted by the checkpoint code.
+// Linear weights are stored [in, out]: Hugging Face GPT-2's Conv1D layout, so checkpoints
+// map tensor for tensor and forward passes multiply without transposes.
 #pragma once
 #include <array>
 #include <cstddef>
@@ -18,15 +18,15 @@ struct ParamTensors {
   float* wpe;       // [maxT, C] learned positions
   float* ln1w;      // [L, C]
   float* ln1b;      // [L, C]
-  float* qkvw;      // [L, 3C, C]
+  float* qkvw;      // [L, C, 3C]
   float* qkvb;      // [L, 3C]
-  float* attprojw;  // [L, C, C]
+  float* attprojw;  // [L, C, C]   [in, out]
   float* attprojb;  // [L, C]
   float* ln2w;      // [L, C]
   float* ln2b;      // [L, C]
-  float* fcw;       // [L, 4C, C]
+  float* fcw;       // [L, C, 4C]
   float* fcb;       // [L, 4C]
-  float* fcprojw;   // [L, C, 4C]
+  float* fcprojw;   // [L, 4C, C]
   float* fcprojb;   // [L, C]
   float* lnfw;      // [C]
   float* lnfb;      // [C]

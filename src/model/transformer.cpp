@@ -27,6 +27,8 @@ Transformer transformer_create(const Model& m, int n_seq) {
   Transformer tr;
   tr.model = &m;
   tr.cache = kv_cache_create(m.cfg, n_seq);
+  tr.wteT.resize((size_t)m.cfg.vocab_size * m.cfg.n_embd);
+  transpose(tr.wteT.data(), m.p.wte, m.cfg.vocab_size, m.cfg.n_embd);
   return tr;
 }
 
@@ -139,7 +141,7 @@ void transformer_forward(Transformer& tr, int R, const int* seq, const int* pos,
     std::memcpy(st.xn.data() + (size_t)o * C, x + (size_t)r * C, sizeof(float) * C);
   }
   layernorm_forward(st.lnf.data(), nullptr, nullptr, st.xn.data(), p.lnfw, p.lnfb, n_out, C, eps);
-  matmul_forward(logits, st.lnf.data(), p.wte, nullptr, n_out, C, V);
+  matmul_forward(logits, st.lnf.data(), tr.wteT.data(), nullptr, n_out, C, V);
 }
 
 void transformer_forward_tokens(Transformer& tr, int R, const int* seq, const int* pos,

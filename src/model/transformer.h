@@ -25,8 +25,10 @@ struct InferState {
   std::vector<float> emb;                     // [R, C] token embeddings (forward_tokens)
 };
 
+// Borrows the model's weights, which must not change while the Transformer lives.
 struct Transformer {
   const Model* model = nullptr;
+  std::vector<float> wteT;  // [C, V] the tied LM head's operand (wte transposed)
   KVCache cache;
   InferState st;
 };

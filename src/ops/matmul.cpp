@@ -12,91 +12,138 @@ namespace {
 // 16 floats; aligned(4) lets us load/store at any float address.
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
 
-inline float hsum(v16 v) {
-  float s = 0;
-  for (int i = 0; i < 16; i++) s += v[i];
-  return s;
-}
+constexpr int MR = 8;   // rows of a per micro-tile
+constexpr int NR = 32;  // columns of b per micro-tile (two vectors)
 
-// Every output element is summed in the same order (16-wide partial sums over k, a
-// horizontal sum, then the scalar tail) whatever block it falls in, so a row's result does
-// not depend on how many other rows share the call (batch == one-by-one, bit for bit).
-inline float dot(const float* a, const float* b, int K) {
-  v16 acc = {};
-  int k = 0;
-  for (; k + 16 <= K; k += 16) acc += *(const v16*)(a + k) * *(const v16*)(b + k);
-  float s = hsum(acc);
-  for (; k < K; k++) s += a[k] * b[k];
-  return s;
-}
-
-// MI rows of a x NJ rows of b; MI * NJ vector accumulators.
-template <int MI, int NJ>
-inline void kernel(float* out, int ldo, const float* a, const float* b, int K, bool acc_out) {
-  v16 c[MI][NJ] = {};
-  int k = 0;
-  for (; k + 16 <= K; k += 16) {
-    v16 av[MI], bv[NJ];
-    for (int i = 0; i < MI; i++) av[i] = *(const v16*)(a + (size_t)i * K + k);
-    for (int j = 0; j < NJ; j++) bv[j] = *(const v16*)(b + (size_t)j * K + k);
-    for (int i = 0; i < MI; i++)
-      for (int j = 0; j < NJ; j++) c[i][j] += av[i] * bv[j];
+// out[MI, 16*NV] (+)= a[MI, K] . b[K, 16*NV]: MI*NV vector accumulators, one broadcast of a
+// per row and k, the k loop in order (each element a sequential FMA chain).
+template <int MI, int NV>
+inline void tile(float* out, int ldo, const float* a, int lda, const float* b, int ldb, int K,
+                 bool acc) {
+  v16 c[MI][NV] = {};
+  for (int k = 0; k < K; k++) {
+    v16 bv[NV];
+    for (int v = 0; v < NV; v++) bv[v] = *(const v16*)(b + (size_t)k * ldb + 16 * v);
+    for (int i = 0; i < MI; i++) {
+      float s = a[(size_t)i * lda + k];
+      for (int v = 0; v < NV; v++) c[i][v] += s * bv[v];
+    }
   }
   for (int i = 0; i < MI; i++)
-    for (int j = 0; j < NJ; j++) {
-      float s = hsum(c[i][j]);
-      for (int kk = k; kk < K; kk++) s += a[(size_t)i * K + kk] * b[(size_t)j * K + kk];
-      float* o = out + (size_t)i * ldo + j;
-      *o = acc_out ? *o + s : s;
+    for (int v = 0; v < NV; v++) {
+      v16* o = (v16*)(out + (size_t)i * ldo + 16 * v);
+      *o = acc ? *o + c[i][v] : c[i][v];
     }
 }
 
+// Columns past the last full vector: scalar FMA chains in the same k order.
+inline void tile_scalar(float* out, int ldo, const float* a, int lda, const float* b, int ldb,
+                        int K, int mi, int nj, bool acc) {
+  for (int i = 0; i < mi; i++)
+    for (int j = 0; j < nj; j++) {
+      float s = 0.0f;
+      for (int k = 0; k < K; k++) s = __builtin_fmaf(a[(size_t)i * lda + k], b[(size_t)k * ldb + j], s);
+      float* o = out + (size_t)i * ldo + j;
+      *o = acc ? *o + s : s;
+    }
+}
+
+template <int NV>
+inline void tile_rows(int mi, float* out, int ldo, const float* a, int lda, const float* b, int ldb,
+                      int K, bool acc) {
+  switch (mi) {
+    case 8: tile<8, NV>(out, ldo, a, lda, b, ldb, K, acc); break;
+    case 7: tile<7, NV>(out, ldo, a, lda, b, ldb, K, acc); break;
+    case 6: tile<6, NV>(out, ldo, a, lda, b, ldb, K, acc); break;
+    case 5: tile<5, NV>(out, ldo, a, lda, b, ldb, K, acc); break;
+    case 4: tile<4, NV>(out, ldo, a, lda, b, ldb, K, acc); break;
+    case 3: tile<3, NV>(out, ldo, a, lda, b, ldb, K, acc); break;
+    case 2: tile<2, NV>(out, ldo, a, lda, b, ldb, K, acc); break;
+    default: tile<1, NV>(out, ldo, a, lda, b, ldb, K, acc); break;
+  }
+}
+
+// One micro-tile: rows [i0, i0+mi), columns [j0, j0+nj) with nj <= NR.
+inline void micro(float* out, const float* a, const float* b, int K, int N, int i0, int mi, int j0,
+                  int nj, bool acc) {
+  float* o = out + (size_t)i0 * N + j0;
+  const float* ap = a + (size_t)i0 * K;
+  const float* bp = b + j0;
+  int done = 0;
+  if (nj == NR) {
+    tile_rows<2>(mi, o, N, ap, K, bp, N, K, acc);
+    done = NR;
+  } else if (nj >= 16) {
+    tile_rows<1>(mi, o, N, ap, K, bp, N, K, acc);
+    done = 16;
+  }
+  if (done < nj) tile_scalar(o + done, N, ap, K, bp + done, N, K, mi, nj - done, acc);
+}
+
+// Few rows (decode): wide tiles, so each k reads a long contiguous run of b (256-512 bytes
+// per row instead of 128) and the column blocks still spread over threads.
+constexpr int kSmallM = 4;
+constexpr int NW = 128;  // columns per wide tile (8 vectors)
+
+inline void micro_wide(float* out, const float* a, const float* b, int K, int N, int mi, int j0,
+                       int nj, bool acc) {
+  float* o = out + j0;
+  const float* bp = b + j0;
+  if (nj == NW) {
+    switch (mi) {
+      case 1: tile<1, 8>(o, N, a, K, bp, N, K, acc); break;
+      case 2: tile<2, 8>(o, N, a, K, bp, N, K, acc); break;
+      case 3: tile<3, 4>(o, N, a, K, bp, N, K, acc); tile<3, 4>(o + 64, N, a, K, bp + 64, N, K, acc); break;
+      default: tile<4, 4>(o, N, a, K, bp, N, K, acc); tile<4, 4>(o + 64, N, a, K, bp + 64, N, K, acc); break;
+    }
+    return;
+  }
+  for (int j = 0; j < nj; j += NR) micro(out, a, b, K, N, 0, mi, j0 + j, std::min(NR, nj - j), acc);
+}
+
 std::vector<float>& scratch(int which, size_t n) {
-  static thread_local std::vector<float> bufs[3];
+  static thread_local std::vector<float> bufs[2];
   if (bufs[which].size() < n) bufs[which].resize(n);
   return bufs[which];
 }
 
 }  // namespace
 
-void matmul_nt_ref(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate) {
+void matmul_nn_ref(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate) {
   for (int i = 0; i < M; i++)
     for (int j = 0; j < N; j++) {
       double s = 0;
-      for (int k = 0; k < K; k++) s += (double)a[(size_t)i * K + k] * b[(size_t)j * K + k];
+      for (int k = 0; k < K; k++) s += (double)a[(size_t)i * K + k] * b[(size_t)k * N + j];
       float* o = out + (size_t)i * N + j;
       *o = accumulate ? *o + (float)s : (float)s;
     }
 }
 
-void matmul_nt(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate) {
-  const int MB = (M + 3) / 4, NB = (N + 3) / 4;
-  const long work = (long)M * N * K;
-#pragma omp parallel for collapse(2) schedule(static) if (work > (1 << 16))
-  for (int ib = 0; ib < MB; ib++)
-    for (int jb = 0; jb < NB; jb++) {
-      int i0 = ib * 4, j0 = jb * 4;
-      const float* ap = a + (size_t)i0 * K;
-      const float* bp = b + (size_t)j0 * K;
-      float* op = out + (size_t)i0 * N + j0;
-      const int mi = std::min(4, M - i0);
-      if (j0 + 4 <= N && mi == 4) {
-        kernel<4, 4>(op, N, ap, bp, K, accumulate);
-      } else if (j0 + 4 <= N && mi == 1) {
-        kernel<1, 4>(op, N, ap, bp, K, accumulate);
-      } else if (j0 + 4 <= N && mi == 2) {
-        kernel<2, 4>(op, N, ap, bp, K, accumulate);
-      } else if (j0 + 4 <= N && mi == 3) {
-        kernel<3, 4>(op, N, ap, bp, K, accumulate);
-      } else {
-        for (int i = 0; i < std::min(4, M - i0); i++)
-          for (int j = 0; j < std::min(4, N - j0); j++) {
-            float s = dot(ap + (size_t)i * K, bp + (size_t)j * K, K);
-            float* o = op + (size_t)i * N + j;
-            *o = accumulate ? *o + s : s;
-          }
+void matmul_nn(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate) {
+  if (M <= kSmallM) {
+    const int NT = (N + NW - 1) / NW;
+#pragma omp parallel for schedule(static) if ((long)M * N * K > (1 << 16))
+    for (int jt = 0; jt < NT; jt++)
+      micro_wide(out, a, b, K, N, M, jt * NW, std::min(NW, N - jt * NW), accumulate);
+    return;
+  }
+  const int MT = (M + MR - 1) / MR;
+  // Column chunks keep the slice of b a thread sweeps (K x NC floats) near 256 KB, in L2,
+  // while many row tiles reuse it; small M (decode) streams b once, no chunking.
+  int NC = N;
+  if (M >= 64) NC = std::max(NR, (int)((256 * 1024 / 4) / std::max(K, 1)) / NR * NR);
+  const bool par = (long)M * N * K > (1 << 16);
+  for (int c0 = 0; c0 < N; c0 += NC) {
+    const int nc = std::min(NC, N - c0);
+    const int NT = (nc + NR - 1) / NR;
+#pragma omp parallel for collapse(2) schedule(static) if (par)
+    for (int it = 0; it < MT; it++)
+      for (int jt = 0; jt < NT; jt++) {
+        int i0 = it * MR, j0 = c0 + jt * NR;
+        micro(out, a, b, K, N, i0, std::min(MR, M - i0), j0, std::min(NR, c0 + nc - j0),
+              accumulate);
       }
-    }
+  }
 }
 
 void transpose(float* out, const float* in, int rows, int cols) {
@@ -111,7 +158,7 @@ void transpose(float* out, const float* in, int rows, int cols) {
 
 void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int N, int C,
                     int OC) {
-  matmul_nt(out, inp, w, N, C, OC, false);
+  matmul_nn(out, inp, w, N, C, OC, false);
   if (bias) {
 #pragma omp parallel for schedule(static) if ((long)N * OC > (1 << 16))
     for (int n = 0; n < N; n++)
@@ -121,24 +168,28 @@ void matmul_forward(float* out, const float* inp, const float* w, const float* b
 
 void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
                      const float* w, int N, int C, int OC) {
-  // dinp[N, C] += dout[N, OC] . wT[C, OC]^T
-  std::vector<float>& wT = scratch(0, (size_t)C * OC);
-  transpose(wT.data(), w, OC, C);
-  matmul_nt(dinp, dout, wT.data(), N, OC, C, true);
-  // dw[OC, C] += doutT[OC, N] . inpT[C, N]^T
-  std::vector<float>& doutT = scratch(1, (size_t)OC * N);
-  std::vector<float>& inpT = scratch(2, (size_t)C * N);
-  transpose(doutT.data(), dout, N, OC);
+  if (dinp) {
+    // dinp[N, C] += dout[N, OC] . wT[OC, C]
+    std::vector<float>& wT = scratch(0, (size_t)C * OC);
+    transpose(wT.data(), w, C, OC);
+    matmul_nn(dinp, dout, wT.data(), N, OC, C, true);
+  }
+  // dw[C, OC] += inpT[C, N] . dout[N, OC]
+  std::vector<float>& inpT = scratch(1, (size_t)C * N);
   transpose(inpT.data(), inp, N, C);
-  matmul_nt(dw, doutT.data(), inpT.data(), OC, N, C, true);
+  matmul_nn(dw, inpT.data(), dout, C, N, OC, true);
   if (dbias) {
-#pragma omp parallel for schedule(static) if ((long)N * OC > (1 << 16))
-    for (int o = 0; o < OC; o++) {
-      const float* row = doutT.data() + (size_t)o * N;
-      float s = 0;
-      for (int n = 0; n < N; n++) s += row[n];
-      dbias[o] += s;
+    int nt = omp_get_max_threads();
+    std::vector<float> part((size_t)nt * OC, 0.0f);
+#pragma omp parallel if ((long)N * OC > (1 << 16))
+    {
+      float* p = part.data() + (size_t)omp_get_thread_num() * OC;
+#pragma omp for schedule(static)
+      for (int n = 0; n < N; n++)
+        for (int o = 0; o < OC; o++) p[o] += dout[(size_t)n * OC + o];
     }
+    for (int t = 0; t < nt; t++)
+      for (int o = 0; o < OC; o++) dbias[o] += part[(size_t)t * OC + o];
   }
 }
 

@@ -1,18 +1,23 @@
-// Matrix products. The one fast kernel is matmul_nt; everything else is built on it.
+// Matrix products. The one fast kernel is matmul_nn; everything else is built on it.
+// Linear weights are stored [in, out] (Hugging Face Conv1D layout), so forward passes are
+// out = inp . w with both operands row-major and no transposes on the hot path.
 #pragma once
 
 namespace softslm {
 
-// out[M, N] (+)= a[M, K] . b[N, K]^T   (both operands row-major, K contiguous)
-// Threads over (M, N) blocks with OpenMP. accumulate=false overwrites out.
-void matmul_nt(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate);
-// The simple reference the fast kernel is tested against.
-void matmul_nt_ref(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate);
+// out[M, N] (+)= a[M, K] . b[K, N], all row-major. Every output element is the sequential
+// fused multiply-add chain over k = 0..K-1 whatever the shapes and threads, so a row's
+// result does not depend on how many other rows share the call (batch == alone, bitwise).
+// accumulate=false overwrites out.
+void matmul_nn(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate);
+// The simple reference the fast kernel is tested against (double accumulation).
+void matmul_nn_ref(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate);
 
-// out[N, OC] = inp[N, C] . w[OC, C]^T + bias[OC]   (bias may be null)
+// out[N, OC] = inp[N, C] . w[C, OC] + bias[OC]   (bias may be null)
 void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int N, int C,
                     int OC);
-// dinp[N, C] += dout . w;  dw[OC, C] += dout^T . inp;  dbias[OC] += sum_n dout  (dbias may be null)
+// dinp[N, C] += dout . w^T;  dw[C, OC] += inp^T . dout;  dbias[OC] += sum_n dout
+// (dinp, dbias may be null)
 void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
                      const float* w, int N, int C, int OC);
 
