@@ -2,6 +2,7 @@
 // merge ranks) plus added special tokens (<|endoftext|>, <think>, </think>, ...).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -42,6 +43,44 @@ inline std::string tokenizer_decode(const Tokenizer& tok, const std::vector<int>
 int tokenizer_vocab_size(const Tokenizer& tok);
 // Id of a special token, or -1 when the vocabulary lacks it.
 int tokenizer_special_id(const Tokenizer& tok, std::string_view content);
+
+// ---- Building blocks (used by the tokenizer files; also handy for tools and tests) ----
+//
+// Design notes:
+// * Byte ids: a trained tokenizer uses plain byte order, id b (0..255) = the single byte b.
+//   Loaded files keep their own ids (GPT-2's vocab.json starts with '!' = byte 33 at id 0).
+// * Invalid UTF-8: text is split into maximal valid UTF-8 runs and invalid bytes; the GPT-2 regex
+//   runs on each valid run, and every invalid byte is a piece of its own. So encode/decode is
+//   lossless for any byte string, and valid UTF-8 text is split exactly as GPT-2 splits it.
+// * The regex spells GPT-2's \s as \p{White_Space} (what Python's `regex` module matches);
+//   PCRE2's own \s under UCP would also match U+180E.
+
+// GPT-2's byte<->unicode alphabet (bytes_to_unicode) that vocab.json, merges.txt and
+// tokenizer.json use to store tokens: every raw byte maps to one printable code point.
+// byte_level_encode: raw bytes -> UTF-8 text in that alphabet.
+std::string byte_level_encode(std::string_view raw);
+// Inverse of byte_level_encode; false when text is not valid UTF-8 or holds a code point
+// outside the alphabet.
+bool byte_level_decode(std::string_view text, std::string* raw);
+
+// Calls fn(piece) for each pre-tokenizer piece of text, in order (GPT-2's regex on valid UTF-8
+// runs, one piece per invalid byte). The pieces concatenate back to text.
+void tokenizer_pretokenize(std::string_view text,
+                           const std::function<void(std::string_view)>& fn);
+
+// A stretch of text: ordinary text (special_id == -1) or one special token occurrence.
+struct TextSegment {
+  std::string_view text;
+  int special_id;
+};
+// Splits text at exact occurrences of tok.specials' contents (leftmost first; among specials
+// starting at the same byte, the longest). Segments concatenate back to text.
+std::vector<TextSegment> tokenizer_split_specials(const Tokenizer& tok, std::string_view text);
+
+// Fills bytes_to_id, merge_rank and is_special from id_to_bytes, merges and specials, and checks
+// them: special ids in range with matching bytes, ordinary tokens unique, all 256 single bytes
+// present, every merge's parts and result ordinary tokens. Errors start with `where`.
+void tokenizer_build_index(Tokenizer& tok, const std::string& where);
 
 inline constexpr const char* kEndOfText = "<|endoftext|>";
 inline constexpr const char* kThinkOpen = "<think>";

@@ -1,0 +1,161 @@
+// The generate / score / tokenizer commands, run as a user would, on a tiny model directory.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "base/io.h"
+#include "model/checkpoint.h"
+#include "model/gpt2_train.h"
+#include "test_util.h"
+#include "tokenizer/tokenizer.h"
+
+using namespace softslm;
+using namespace softslm::testing;
+using nlohmann::json;
+
+namespace {
+
+const char* kText =
+    "the cat sat on the mat. the dog sat on the log. a cat and a dog met on a mat.\n"
+    "numbers 12 345 6789 and symbols !? -- done.\n";
+
+// A tiny random model + a tokenizer trained on kText, saved as a GPT-2 directory (once).
+const std::string& model_dir() {
+  static std::string dir = [] {
+    std::string d = make_temp_dir() + "/model";
+    Tokenizer tok = tokenizer_train({kText}, 300, {kEndOfText, kThinkOpen, kThinkClose});
+    ModelConfig c;
+    c.vocab_size = tokenizer_vocab_size(tok);
+    c.n_ctx = 32;
+    c.n_embd = 16;
+    c.n_layer = 2;
+    c.n_head = 2;
+    c.eos_token_id = c.bos_token_id = tokenizer_special_id(tok, kEndOfText);
+    Model m = model_create(c);
+    model_init_random(m, 3);
+    model_save(m, d);
+    tokenizer_save(tok, d + "/tokenizer.json");
+    return d;
+  }();
+  return dir;
+}
+
+// exit code != 0 and exactly one line "softslm: error: ..." containing `needle`
+void expect_one_line_error(const RunResult& r, const std::string& needle) {
+  EXPECT_NE(r.exit_code, 0) << r.out;
+  EXPECT_EQ(r.out.rfind("softslm: error: ", 0), 0u) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  EXPECT_NE(r.out.find(needle), std::string::npos) << "missing '" << needle << "' in: " << r.out;
+}
+
+json run_json(const std::string& args) {
+  RunResult r = run_cli(args);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  // stderr may carry a status line after the JSON; parse the JSON object only
+  size_t end = r.out.rfind('}');
+  return json::parse(r.out.substr(0, end + 1));
+}
+
+}  // namespace
+
+TEST(Cli, GenerateJsonIsSeededAndBounded) {
+  std::string base = "generate --model " + model_dir() + " --prompt 'the cat' --json -n 10 ";
+  json a = run_json(base + "--seed 5 --temperature 0.9 --top-k 20");
+  json b = run_json(base + "--seed 5 --temperature 0.9 --top-k 20");
+  EXPECT_EQ(a["tokens"], b["tokens"]);
+  EXPECT_LE(a["n_generated"].get<int>(), 10);
+  EXPECT_EQ(a["n_generated"].get<size_t>(), a["tokens"].size());
+  EXPECT_TRUE(a["stop_reason"] == "eos" || a["stop_reason"] == "max_new_tokens");
+  json g1 = run_json(base + "--temperature 0 --seed 1");
+  json g2 = run_json(base + "--temperature 0 --seed 2");
+  EXPECT_EQ(g1["tokens"], g2["tokens"]) << "greedy decoding must not depend on the seed";
+}
+
+TEST(Cli, GenerateStopsAtTheContextEnd) {
+  json j = run_json("generate --model " + model_dir() +
+                    " --prompt 'the cat' --json -n 1000 --temperature 0 --seed 1");
+  // 32-position context: prompt + generated never exceeds it
+  EXPECT_LE(j["n_prompt_tokens"].get<int>() + j["n_generated"].get<int>(), 33);
+  if (j["stop_reason"] != "eos") EXPECT_EQ(j["stop_reason"], "context");
+}
+
+TEST(Cli, GenerateRejectsBadInput) {
+  std::string m = " --model " + model_dir();
+  expect_one_line_error(run_cli("generate" + m + " --prompt hi --top-p 1.5"), "top_p");
+  expect_one_line_error(run_cli("generate" + m + " --prompt hi --top-p 0"), "top_p");
+  expect_one_line_error(run_cli("generate" + m + " --prompt hi --top-k -1"), "top_k");
+  expect_one_line_error(run_cli("generate" + m + " --prompt hi --min-p 1"), "min_p");
+  expect_one_line_error(run_cli("generate" + m + " --prompt hi --temperature -1"), "temperature");
+  std::string long_prompt(400, 'x');
+  for (size_t i = 1; i < long_prompt.size(); i += 2) long_prompt[i] = ' ';
+  expect_one_line_error(run_cli("generate" + m + " --prompt '" + long_prompt + "'"), "context");
+  expect_one_line_error(run_cli("generate --model /nonexistent/dir --prompt hi"), "/nonexistent/dir");
+  expect_one_line_error(run_cli("generate" + m), "--prompt");
+}
+
+TEST(Cli, CorruptModelDirectoryIsReported) {
+  std::string d = make_temp_dir();
+  for (const char* f : {"config.json", "model.safetensors", "tokenizer.json"})
+    write_file_atomic(d + "/" + f, read_file(model_dir() + "/" + f));
+  std::string st = read_file(d + "/model.safetensors");
+  write_file_atomic(d + "/model.safetensors", st.substr(0, st.size() / 2));
+  expect_one_line_error(run_cli("generate --model " + d + " --prompt hi"), "model.safetensors");
+  write_file_atomic(d + "/model.safetensors", st);
+  write_file_atomic(d + "/config.json", "{\"model_type\": \"gpt2\", \"n_embd\": ");
+  expect_one_line_error(run_cli("score --model " + d + " --text hi"), "config.json");
+}
+
+TEST(Cli, ScoreMatchesTheTrainingForward) {
+  // score's log-probs come from the KV-cache inference path; the training forward's per-token
+  // losses are an independent computation of the same numbers
+  std::string text = "the dog sat on the mat.";
+  json j = run_json("score --model " + model_dir() + " --text '" + text + "'");
+  Model m = model_load(model_dir());
+  Tokenizer tok = tokenizer_load(model_dir());
+  std::vector<int> ids = {tokenizer_special_id(tok, kEndOfText)};
+  for (int t : tokenizer_encode(tok, text)) ids.push_back(t);
+  int n = (int)ids.size() - 1;
+  ASSERT_EQ(j["n_tokens"].get<int>(), n);
+  TrainGraph g = train_graph_create(m, 1, n);
+  std::vector<int> inp(ids.begin(), ids.end() - 1), tgt(ids.begin() + 1, ids.end());
+  gpt2_forward(m, g, inp.data(), tgt.data(), 1, n);
+  double total = 0;
+  for (int t = 0; t < n; t++) {
+    double lp = j["tokens"][t]["logprob"].get<double>();
+    EXPECT_EQ(j["tokens"][t]["id"].get<int>(), tgt[t]);
+    EXPECT_NEAR(lp, -g.a.losses[t], 1e-4) << t;
+    total += lp;
+  }
+  EXPECT_NEAR(j["total_logprob"].get<double>(), total, 1e-6);
+  EXPECT_NEAR(j["perplexity"].get<double>(), std::exp(-total / n), 1e-6 * std::exp(-total / n));
+}
+
+TEST(Cli, ScoreRejectsBadInput) {
+  std::string m = " --model " + model_dir();
+  std::string long_text(200, 'q');
+  for (size_t i = 1; i < long_text.size(); i += 2) long_text[i] = ' ';
+  expect_one_line_error(run_cli("score" + m + " --text '" + long_text + "'"), "context");
+  expect_one_line_error(run_cli("score" + m + " --text-file /nonexistent.txt"), "/nonexistent.txt");
+  expect_one_line_error(run_cli("score" + m + " --text x --no-bos"), "no token to score");
+}
+
+TEST(Cli, TokenizerTrainEncodeDecode) {
+  std::string d = make_temp_dir();
+  write_file_atomic(d + "/corpus.txt", std::string(kText) + kText);
+  RunResult r = run_cli("tokenizer train --input " + d + "/corpus.txt --vocab-size 280 --out " + d +
+                        "/tok.json");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  json e = run_json("tokenizer encode --tokenizer " + d + "/tok.json --text 'the cat<think>'");
+  std::vector<int> ids = e["ids"].get<std::vector<int>>();
+  Tokenizer tok = tokenizer_load(d + "/tok.json");
+  EXPECT_EQ(ids.back(), tokenizer_special_id(tok, kThinkOpen));
+  std::string csv;
+  for (int id : ids) csv += (csv.empty() ? "" : ",") + std::to_string(id);
+  RunResult dec = run_cli("tokenizer decode --tokenizer " + d + "/tok.json --ids " + csv);
+  EXPECT_EQ(dec.out, "the cat<think>\n");
+  expect_one_line_error(run_cli("tokenizer decode --tokenizer " + d + "/tok.json --ids 1,x"), "'x'");
+  expect_one_line_error(run_cli("tokenizer train --input " + d + "/nope.txt --out " + d + "/t2.json"),
+                        "nope.txt");
+  EXPECT_FALSE(file_exists(d + "/t2.json"));
+}
