@@ -62,29 +62,7 @@ static void cached_attention(float* atty, const float* qkv, const KVCache& kv, i
         const float* q = qkv + (size_t)r * 3 * C + h * hs;
         const float* K = kv.k.get() + base + h * hs;
         const float* V = kv.v.get() + base + h * hs;
-        const int n = pos[r] + 1;
-        float mx = -INFINITY;
-        for (int t = 0; t < n; t++) {
-          const float* k = K + (size_t)t * C;
-          float s = 0;
-          for (int i = 0; i < hs; i++) s += q[i] * k[i];
-          s *= scale;
-          a[t] = s;
-          if (s > mx) mx = s;
-        }
-        float sum = 0;
-        for (int t = 0; t < n; t++) {
-          a[t] = std::exp(a[t] - mx);
-          sum += a[t];
-        }
-        float inv = 1.0f / sum;
-        float* o = atty + (size_t)r * C + h * hs;
-        for (int i = 0; i < hs; i++) o[i] = 0.0f;
-        for (int t = 0; t < n; t++) {
-          const float* v = V + (size_t)t * C;
-          float w = a[t] * inv;
-          for (int i = 0; i < hs; i++) o[i] += w * v[i];
-        }
+        attention_row(atty + (size_t)r * C + h * hs, a.data(), q, K, V, pos[r] + 1, hs, C, scale);
       }
   }
 }

@@ -131,6 +131,31 @@ void residual_backward(float* da, float* db, const float* dout, int n) {
   }
 }
 
+void attention_row(float* out, float* att, const float* q, const float* K, const float* V, int n,
+                   int hs, int stride, float scale) {
+  float mx = -INFINITY;
+  for (int t = 0; t < n; t++) {
+    const float* k = K + (size_t)t * stride;
+    float s = 0;
+    for (int i = 0; i < hs; i++) s += q[i] * k[i];
+    s *= scale;
+    att[t] = s;
+    if (s > mx) mx = s;
+  }
+  float sum = 0;
+  for (int t = 0; t < n; t++) {
+    att[t] = std::exp(att[t] - mx);
+    sum += att[t];
+  }
+  float inv = 1.0f / sum;
+  for (int i = 0; i < hs; i++) out[i] = 0.0f;
+  for (int t = 0; t < n; t++) {
+    att[t] *= inv;
+    const float* v = V + (size_t)t * stride;
+    for (int i = 0; i < hs; i++) out[i] += att[t] * v[i];
+  }
+}
+
 void attention_forward(float* out, float* att, const float* qkv, int B, int T, int C, int NH) {
   const int hs = C / NH, C3 = 3 * C;
   const float scale = 1.0f / std::sqrt((float)hs);
@@ -138,31 +163,11 @@ void attention_forward(float* out, float* att, const float* qkv, int B, int T, i
   for (int b = 0; b < B; b++)
     for (int h = 0; h < NH; h++)
       for (int t = 0; t < T; t++) {
-        const float* q = qkv + ((size_t)b * T + t) * C3 + h * hs;
+        const float* base = qkv + (size_t)b * T * C3 + h * hs;
         float* a = att + (((size_t)b * NH + h) * T + t) * T;
-        float mx = -INFINITY;
-        for (int t2 = 0; t2 <= t; t2++) {
-          const float* k = qkv + ((size_t)b * T + t2) * C3 + C + h * hs;
-          float s = 0;
-          for (int i = 0; i < hs; i++) s += q[i] * k[i];
-          s *= scale;
-          a[t2] = s;
-          if (s > mx) mx = s;
-        }
-        float sum = 0;
-        for (int t2 = 0; t2 <= t; t2++) {
-          a[t2] = std::exp(a[t2] - mx);
-          sum += a[t2];
-        }
-        float inv = 1.0f / sum;
-        for (int t2 = 0; t2 <= t; t2++) a[t2] *= inv;
+        attention_row(out + ((size_t)b * T + t) * C + h * hs, a, base + (size_t)t * C3, base + C,
+                      base + 2 * C, t + 1, hs, C3, scale);
         for (int t2 = t + 1; t2 < T; t2++) a[t2] = 0.0f;
-        float* o = out + ((size_t)b * T + t) * C + h * hs;
-        for (int i = 0; i < hs; i++) o[i] = 0.0f;
-        for (int t2 = 0; t2 <= t; t2++) {
-          const float* v = qkv + ((size_t)b * T + t2) * C3 + 2 * C + h * hs;
-          for (int i = 0; i < hs; i++) o[i] += a[t2] * v[i];
-        }
       }
 }
 

@@ -26,6 +26,11 @@ void residual_forward(float* out, const float* a, const float* b, int n);
 // da += dout; db += dout
 void residual_backward(float* da, float* db, const float* dout, int n);
 
+// One query against n keys: att[n] = softmax(q . K[t] * scale), out[hs] = sum_t att[t] V[t].
+// q[hs]; K and V rows are `stride` floats apart (a strided view into qkv or a KV cache).
+void attention_row(float* out, float* att, const float* q, const float* K, const float* V, int n,
+                   int hs, int stride, float scale);
+
 // Causal self-attention over a full [B, T] block (training).
 // qkv[B, T, 3C] (q | k | v), out[B, T, C], att[B, NH, T, T] softmax weights (saved).
 void attention_forward(float* out, float* att, const float* qkv, int B, int T, int C, int NH);
