@@ -1,0 +1,315 @@
+#include "train/data.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+#include "base/io.h"
+#include "train/train_config.h"
+
+namespace softslm {
+
+namespace {
+
+constexpr char kCacheMagic[8] = {'S', 'S', 'L', 'M', 'T', 'O', 'K', '1'};
+constexpr uint32_t kCacheVersion = 1;
+
+bool ends_with(const std::string& s, const std::string& suf) {
+  return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
+}
+
+template <typename T>
+void put(std::string& out, const T& v) {
+  out.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+
+template <typename T>
+void put_array(std::string& out, const std::vector<T>& v) {
+  out.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
+}
+
+struct Reader {
+  const std::string& data;
+  size_t pos = 0;
+  bool ok = true;
+  template <typename T>
+  T get() {
+    T v{};
+    if (pos + sizeof v > data.size()) {
+      ok = false;
+      return v;
+    }
+    std::memcpy(&v, data.data() + pos, sizeof v);
+    pos += sizeof v;
+    return v;
+  }
+  template <typename T>
+  void get_array(std::vector<T>& v, uint64_t n) {
+    if (!ok || n > (data.size() - pos) / sizeof(T)) {
+      ok = false;
+      return;
+    }
+    v.resize(n);
+    std::memcpy(v.data(), data.data() + pos, n * sizeof(T));
+    pos += n * sizeof(T);
+  }
+};
+
+// Loads a cache file; false when absent, malformed or keyed differently.
+bool cache_read(const std::string& path, uint64_t key, TokenStream* s) {
+  if (path.empty() || !file_exists(path)) return false;
+  std::string data;
+  try {
+    data = read_file(path);
+  } catch (const Error&) {
+    return false;
+  }
+  if (data.size() < 8 || std::memcmp(data.data(), kCacheMagic, 8) != 0) return false;
+  Reader r{data, 8};
+  if (r.get<uint32_t>() != kCacheVersion || r.get<uint64_t>() != key) return false;
+  uint64_t n = r.get<uint64_t>(), nd = r.get<uint64_t>();
+  r.get_array(s->tokens, n);
+  r.get_array(s->mask, n);
+  r.get_array(s->doc_ends, nd);
+  if (!r.ok || r.pos != data.size()) return false;
+  s->from_cache = true;
+  return true;
+}
+
+void cache_write(const std::string& path, uint64_t key, const TokenStream& s) {
+  std::string out;
+  out.reserve(40 + s.tokens.size() * 5 + s.doc_ends.size() * 8);
+  out.append(kCacheMagic, 8);
+  put(out, kCacheVersion);
+  put(out, key);
+  put(out, (uint64_t)s.tokens.size());
+  put(out, (uint64_t)s.doc_ends.size());
+  put_array(out, s.tokens);
+  put_array(out, s.mask);
+  put_array(out, s.doc_ends);
+  write_file_atomic(path, out);
+}
+
+const std::string* json_string(const nlohmann::json& j, const char* key, const std::string& where) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return nullptr;
+  if (!it->is_string()) fail(where, ": \"", key, "\" must be a string");
+  return it->get_ptr<const std::string*>();
+}
+
+}  // namespace
+
+std::string data_file_format(const std::string& path, const std::string& format) {
+  if (format != "auto") return format;
+  return ends_with(path, ".jsonl") || ends_with(path, ".json") ? "jsonl" : "text";
+}
+
+std::vector<Document> data_read_documents(const std::string& path, const std::string& format) {
+  std::string text = read_file(path);
+  std::vector<Document> docs;
+  if (data_file_format(path, format) == "text") {
+    docs.push_back(Document{"", std::move(text)});
+    return docs;
+  }
+  size_t pos = 0, line_no = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) nl = text.size();
+    std::string_view line(text.data() + pos, nl - pos);
+    pos = nl + 1;
+    line_no++;
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    std::string where = path + ":" + std::to_string(line_no);
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception& e) {
+      std::string msg = e.what();
+      size_t p = msg.find("] ");
+      fail(where, ": invalid JSON (", p == std::string::npos ? msg : msg.substr(p + 2), ")");
+    }
+    if (!j.is_object()) fail(where, ": expected a JSON object");
+    const std::string* t = json_string(j, "text", where);
+    const std::string* pr = json_string(j, "prompt", where);
+    const std::string* co = json_string(j, "completion", where);
+    if (t && (pr || co)) fail(where, ": give either \"text\" or \"prompt\"/\"completion\", not both");
+    if (t)
+      docs.push_back(Document{"", *t});
+    else if (pr && co)
+      docs.push_back(Document{*pr, *co});
+    else
+      fail(where, ": expected {\"text\": ...} or {\"prompt\": ..., \"completion\": ...}");
+  }
+  return docs;
+}
+
+TokenStream data_tokenize(const Tokenizer& tok, const std::vector<Document>& docs,
+                          bool completion_only_loss) {
+  int eot = tokenizer_special_id(tok, kEndOfText);
+  check(eot >= 0, "the tokenizer has no ", kEndOfText, " token");
+  std::vector<std::vector<int>> prompt_ids(docs.size()), completion_ids(docs.size());
+#pragma omp parallel for schedule(dynamic, 1)
+  for (size_t i = 0; i < docs.size(); i++) {
+    prompt_ids[i] = tokenizer_encode(tok, docs[i].prompt, true);
+    completion_ids[i] = tokenizer_encode(tok, docs[i].completion, true);
+  }
+  TokenStream s;
+  for (size_t i = 0; i < docs.size(); i++) {
+    uint8_t prompt_mask = completion_only_loss ? 0 : 1;
+    for (int id : prompt_ids[i]) s.tokens.push_back(id), s.mask.push_back(prompt_mask);
+    for (int id : completion_ids[i]) s.tokens.push_back(id), s.mask.push_back(1);
+    s.tokens.push_back(eot);
+    s.mask.push_back(1);
+    s.doc_ends.push_back(s.tokens.size());
+  }
+  return s;
+}
+
+uint64_t tokenizer_hash(const Tokenizer& tok) {
+  uint64_t h = fnv1a(std::string("softslm-tokenizer"));
+  for (const auto& b : tok.id_to_bytes) h = fnv1a(b, h);
+  for (const auto& [l, r] : tok.merges) h = fnv1a(r, fnv1a(l, h));
+  for (const auto& [content, id] : tok.specials) {
+    h = fnv1a(content, h);
+    h = fnv1a(&id, sizeof id, h);
+  }
+  return h;
+}
+
+TokenStream data_load_stream(const std::vector<std::string>& files, const std::string& format,
+                             bool completion_only_loss, const Tokenizer& tok,
+                             const std::string& cache_path) {
+  std::vector<std::string> contents;
+  uint64_t key = fnv1a(std::string("softslm-data-v1"));
+  key = fnv1a(&completion_only_loss, 1, key);
+  key = fnv1a(std::to_string(tokenizer_hash(tok)), key);
+  for (const auto& f : files) {
+    contents.push_back(read_file(f));
+    key = fnv1a(data_file_format(f, format), key);
+    key = fnv1a(contents.back(), key);
+  }
+  TokenStream s;
+  if (cache_read(cache_path, key, &s)) return s;
+  std::vector<Document> docs;
+  for (const auto& f : files) {
+    auto d = data_read_documents(f, format);
+    for (auto& x : d) docs.push_back(std::move(x));
+  }
+  s = data_tokenize(tok, docs, completion_only_loss);
+  if (!cache_path.empty()) cache_write(cache_path, key, s);
+  return s;
+}
+
+DataSplits data_split(TokenStream all, double val_fraction) {
+  DataSplits out;
+  size_t n = all.tokens.size(), nd = all.doc_ends.size();
+  size_t cut;  // token offset where the held-out part starts
+  size_t val_docs = (size_t)std::llround(val_fraction * (double)nd);
+  if (nd >= 2 && val_docs >= 1) {
+    val_docs = std::min(val_docs, nd - 1);
+    cut = all.doc_ends[nd - val_docs - 1];
+  } else {
+    cut = n - (size_t)std::ceil(val_fraction * (double)n);
+  }
+  auto take = [&](TokenStream& dst, size_t a, size_t b) {
+    dst.tokens.assign(all.tokens.begin() + a, all.tokens.begin() + b);
+    dst.mask.assign(all.mask.begin() + a, all.mask.begin() + b);
+    for (uint64_t e : all.doc_ends)
+      if (e > a && e <= b) dst.doc_ends.push_back(e - a);
+    if (dst.doc_ends.empty() || dst.doc_ends.back() != b - a) dst.doc_ends.push_back(b - a);
+    dst.from_cache = all.from_cache;
+  };
+  take(out.train, 0, cut);
+  take(out.val, cut, n);
+  return out;
+}
+
+DataSplits data_load(const TrainConfig& cfg, const Tokenizer& tok, const std::string& cache_dir) {
+  auto cache = [&](const char* name) {
+    return cache_dir.empty() ? std::string() : cache_dir + "/" + name;
+  };
+  DataSplits d;
+  TokenStream train = data_load_stream(cfg.train_files, cfg.format, cfg.completion_only_loss, tok,
+                                       cache("tokens-train.bin"));
+  if (cfg.val_files.empty()) {
+    d = data_split(std::move(train), cfg.val_fraction);
+  } else {
+    d.train = std::move(train);
+    d.val = data_load_stream(cfg.val_files, cfg.format, cfg.completion_only_loss, tok,
+                             cache("tokens-val.bin"));
+  }
+  size_t need = (size_t)cfg.seq_len + 1;
+  check(d.train.tokens.size() >= need, "training data has ", d.train.tokens.size(),
+        " tokens, fewer than seq_len + 1 = ", need);
+  check(d.val.tokens.size() >= need, "validation data has ", d.val.tokens.size(),
+        " tokens, fewer than seq_len + 1 = ", need,
+        cfg.val_files.empty() ? " (raise data.val_fraction, lower seq_len or give data.val)" : "");
+  return d;
+}
+
+namespace {
+
+void start_epoch(BatchSampler& sp) {
+  sp.epoch_rng = sp.rng.state;
+  uint64_t n = sp.stream->tokens.size(), T = sp.T;
+  sp.shift = rng_below(sp.rng, std::min<uint64_t>(T, n - T));  // n >= T + 1
+  uint64_t chunks = (n - 1 - sp.shift) / T;
+  sp.perm.resize(chunks);
+  for (uint64_t i = 0; i < chunks; i++) sp.perm[i] = (uint32_t)i;
+  for (uint64_t i = chunks - 1; i > 0; i--) std::swap(sp.perm[i], sp.perm[rng_below(sp.rng, i + 1)]);
+  sp.cursor = 0;
+}
+
+void fill_window(const TokenStream& s, size_t off, int T, int* in, int* tgt) {
+  for (int t = 0; t < T; t++) {
+    in[t] = s.tokens[off + t];
+    tgt[t] = s.mask[off + t + 1] ? s.tokens[off + t + 1] : -1;
+  }
+}
+
+}  // namespace
+
+BatchSampler batch_sampler_create(const TokenStream& s, int B, int T, uint64_t seed) {
+  check(s.tokens.size() >= (size_t)T + 1, "training stream shorter than seq_len + 1");
+  check(s.tokens.size() - 1 <= (uint64_t)UINT32_MAX * T, "training stream too long");
+  BatchSampler sp;
+  sp.stream = &s;
+  sp.B = B;
+  sp.T = T;
+  sp.rng = rng_init(seed ^ 0x5A3D1E5EEDull);
+  start_epoch(sp);
+  return sp;
+}
+
+void batch_sampler_restore(BatchSampler& sp, uint64_t epoch_rng, uint64_t epoch, uint64_t cursor) {
+  sp.rng.state = epoch_rng;
+  start_epoch(sp);
+  sp.epoch = epoch;
+  sp.cursor = std::min<uint64_t>(cursor, sp.perm.size());
+}
+
+void batch_sampler_next(BatchSampler& sp, int* inputs, int* targets) {
+  for (int b = 0; b < sp.B; b++) {
+    if (sp.cursor >= sp.perm.size()) {
+      sp.epoch++;
+      start_epoch(sp);
+    }
+    size_t off = sp.shift + (size_t)sp.perm[sp.cursor++] * sp.T;
+    fill_window(*sp.stream, off, sp.T, inputs + (size_t)b * sp.T, targets + (size_t)b * sp.T);
+  }
+}
+
+void eval_batches(const TokenStream& s, int B, int T, int n_batches, std::vector<int>* inputs,
+                  std::vector<int>* targets) {
+  size_t count = (size_t)n_batches * B, span = s.tokens.size() - (size_t)T - 1;
+  inputs->assign(count * T, 0);
+  targets->assign(count * T, -1);
+  for (size_t j = 0; j < count; j++) {
+    size_t off = count == 1 ? 0 : (size_t)((double)span * (double)j / (double)(count - 1));
+    fill_window(s, off, T, inputs->data() + j * T, targets->data() + j * T);
+  }
+}
+
+}  // namespace softslm

@@ -1,0 +1,92 @@
+// Training configuration: one YAML loader, dotted-key overrides, validation, a canonical dump.
+//
+// YAML layout (nested sections for the model, tokenizer and data; flat optimisation keys):
+//   model:     {vocab_size, n_ctx, n_embd, n_layer, n_head, layer_norm_epsilon}
+//   tokenizer: {path}          path = tokenizer.json / directory to reuse; empty = train a new
+//                              byte-level BPE of model.vocab_size on the training data
+//   data:      {train: [files], val: [files], val_fraction, format: auto|text|jsonl,
+//               completion_only_loss}
+//   batch_size, seq_len, lr, min_lr | min_lr_ratio, warmup_steps, weight_decay, grad_clip,
+//   beta1, beta2, adam_eps, steps, eval_interval, eval_batches, checkpoint_interval,
+//   log_interval, seed, threads, out_dir
+// Every leaf has a dotted name ("model.n_layer", "data.train", "lr") used by overrides and in
+// error messages. Relative paths are relative to the current directory.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+
+namespace softslm {
+
+struct TrainConfig {
+  ModelConfig model;  // vocab_size, n_ctx, n_embd, n_layer, n_head, layer_norm_epsilon
+
+  std::string tokenizer_path;  // "" = train a new BPE on the training data
+
+  std::vector<std::string> train_files;
+  std::vector<std::string> val_files;  // empty = hold out val_fraction of the training data
+  double val_fraction = 0.05;
+  std::string format = "auto";  // auto | text | jsonl (auto: *.jsonl / *.json are JSONL)
+  bool completion_only_loss = false;
+
+  int batch_size = 16;
+  int seq_len = 256;
+  double lr = 6e-4;
+  double min_lr = -1;  // < 0: unset, use lr * min_lr_ratio
+  double min_lr_ratio = 0.1;
+  int64_t warmup_steps = 100;
+  double weight_decay = 0.1;
+  double grad_clip = 1.0;  // 0 = no clipping
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double adam_eps = 1e-8;
+  int64_t steps = 1000;
+  int64_t eval_interval = 100;        // 0 = evaluate only at the start and the end
+  int eval_batches = 8;
+  int64_t checkpoint_interval = 500;  // 0 = checkpoint only at the end
+  int64_t log_interval = 10;
+  uint64_t seed = 1337;
+  int threads = 0;  // 0 = all cores
+  std::string out_dir = "runs/default";
+};
+
+// The minimum learning rate the cosine schedule decays to (min_lr, or lr * min_lr_ratio).
+double train_config_min_lr(const TrainConfig& cfg);
+
+// Parses YAML text on top of `cfg` (keys absent from the text keep their values). `where`
+// (a file name) prefixes errors. Unknown keys and ill-typed values throw Error naming the key.
+void train_config_parse(TrainConfig& cfg, const std::string& yaml_text, const std::string& where);
+// Reads and parses a YAML file on top of the defaults.
+TrainConfig train_config_load(const std::string& path);
+// Applies one "dotted.key=value" override; the value is read as a YAML scalar / flow sequence
+// (e.g. data.train=[a.txt,b.txt]; a comma-separated list also works for file lists).
+void train_config_set(TrainConfig& cfg, const std::string& assignment);
+
+// Range and consistency checks (sizes, seq_len <= n_ctx, lr > 0, betas in [0, 1), ...) and
+// existence of the data / tokenizer files. Throws Error naming the key and value.
+void train_config_validate(const TrainConfig& cfg);
+
+// Canonical YAML of every key (the resolved config written to out_dir/train_config.yaml).
+std::string train_config_to_yaml(const TrainConfig& cfg);
+// Hash of the keys that shape the training trajectory (model, tokenizer, data, batch, optimiser,
+// seed); excludes steps, intervals, threads and out_dir, which a resumed run may change.
+uint64_t train_config_hash(const TrainConfig& cfg);
+
+// The dotted names of every key, in canonical order (for help texts and tests).
+std::vector<std::string> train_config_keys();
+
+// FNV-1a 64-bit hash helpers (used for config, data cache and checkpoint checksums).
+inline uint64_t fnv1a(const void* data, size_t n, uint64_t h = 0xcbf29ce484222325ull) {
+  const unsigned char* p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+  return h;
+}
+inline uint64_t fnv1a(const std::string& s, uint64_t h = 0xcbf29ce484222325ull) {
+  // length first, so ("ab","c") and ("a","bc") hash differently when chained
+  uint64_t n = s.size();
+  return fnv1a(s.data(), s.size(), fnv1a(&n, sizeof n, h));
+}
+
+}  // namespace softslm

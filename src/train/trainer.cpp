@@ -1,0 +1,381 @@
+#include "train/trainer.h"
+
+#include <omp.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "base/error.h"
+#include "base/io.h"
+#include "base/progress.h"
+#include "model/checkpoint.h"
+#include "model/gpt2_train.h"
+#include "tokenizer/tokenizer.h"
+#include "train/adamw.h"
+#include "train/data.h"
+
+namespace softslm {
+
+namespace {
+
+constexpr char kStateMagic[8] = {'S', 'S', 'L', 'M', 'T', 'R', 'N', '1'};
+constexpr uint32_t kStateVersion = 1;
+
+template <typename T>
+void put(std::string& out, const T& v) {
+  out.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+
+template <typename T>
+T get(const std::string& data, size_t& pos, const std::string& path) {
+  T v;
+  check(pos + sizeof v <= data.size(), path, ": truncated training state");
+  std::memcpy(&v, data.data() + pos, sizeof v);
+  pos += sizeof v;
+  return v;
+}
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Restores the OpenMP thread count on scope exit.
+struct ThreadScope {
+  int saved;
+  explicit ThreadScope(int threads) : saved(omp_get_max_threads()) {
+    omp_set_num_threads(threads > 0 ? threads : omp_get_num_procs());
+  }
+  ~ThreadScope() { omp_set_num_threads(saved); }
+};
+
+std::string fmt(const char* f, double x) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, x);
+  return buf;
+}
+
+std::string fmt_count(double x) {
+  if (x >= 1e6) return fmt("%.2fM", x / 1e6);
+  if (x >= 1e3) return fmt("%.1fk", x / 1e3);
+  return fmt("%.0f", x);
+}
+
+// Keeps the records of steps <= last_step (a resumed run re-does the later ones).
+std::string metrics_keep_until(const std::string& path, int64_t last_step) {
+  if (!file_exists(path)) return "";
+  std::istringstream in(read_file(path));
+  std::string line, out;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    try {
+      auto j = nlohmann::json::parse(line);
+      if (j.value("step", (int64_t)0) > last_step) continue;
+    } catch (const nlohmann::json::exception&) {
+      continue;  // a torn last line
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+void check_resume_compatible(const TrainConfig& cfg, const ModelConfig& ck,
+                             const std::string& dir) {
+  auto same = [&](const char* key, long a, long b) {
+    check(a == b, "cannot resume from ", dir, ": config key '", key, "' is ", a,
+          " but the checkpoint has ", b);
+  };
+  same("model.vocab_size", cfg.model.vocab_size, ck.vocab_size);
+  same("model.n_ctx", cfg.model.n_ctx, ck.n_ctx);
+  same("model.n_embd", cfg.model.n_embd, ck.n_embd);
+  same("model.n_layer", cfg.model.n_layer, ck.n_layer);
+  same("model.n_head", cfg.model.n_head, ck.n_head);
+}
+
+Tokenizer make_tokenizer(const TrainConfig& cfg) {
+  Tokenizer tok;
+  if (!cfg.tokenizer_path.empty()) {
+    tok = tokenizer_load(cfg.tokenizer_path);
+  } else {
+    std::vector<std::string> texts;
+    for (const auto& f : cfg.train_files)
+      for (auto& d : data_read_documents(f, cfg.format)) texts.push_back(d.prompt + d.completion);
+    tok = tokenizer_train(texts, cfg.model.vocab_size, {kEndOfText, kThinkOpen, kThinkClose});
+  }
+  check(tokenizer_special_id(tok, kEndOfText) >= 0, "the tokenizer has no ", kEndOfText,
+        " token");
+  check(tokenizer_vocab_size(tok) <= cfg.model.vocab_size, "the tokenizer has ",
+        tokenizer_vocab_size(tok), " ids but config key 'model.vocab_size' is ",
+        cfg.model.vocab_size);
+  return tok;
+}
+
+}  // namespace
+
+uint64_t params_hash(const float* p, size_t n) { return fnv1a(p, n * sizeof(float)); }
+
+void train_state_save(const TrainState& s, const std::string& path) {
+  check(s.m.size() == s.num_params && s.v.size() == s.num_params,
+        "training state: moment sizes differ from num_params");
+  std::string out;
+  out.reserve(96 + 8 * s.num_params);
+  out.append(kStateMagic, 8);
+  put(out, kStateVersion);
+  put(out, s.step);
+  put(out, s.adam_t);
+  put(out, s.epoch_rng);
+  put(out, s.epoch);
+  put(out, s.cursor);
+  put(out, s.config_hash);
+  put(out, s.num_params);
+  put(out, s.params_hash);
+  put(out, s.elapsed_s);
+  out.append(reinterpret_cast<const char*>(s.m.data()), s.m.size() * sizeof(float));
+  out.append(reinterpret_cast<const char*>(s.v.data()), s.v.size() * sizeof(float));
+  write_file_atomic(path, out);
+}
+
+TrainState train_state_load(const std::string& path) {
+  std::string data = read_file(path);
+  check(data.size() >= 8 && std::memcmp(data.data(), kStateMagic, 8) == 0, path,
+        ": not a softslm training state");
+  size_t pos = 8;
+  TrainState s;
+  uint32_t version = get<uint32_t>(data, pos, path);
+  check(version == kStateVersion, path, ": unsupported training state version ", version);
+  s.step = get<int64_t>(data, pos, path);
+  s.adam_t = get<int64_t>(data, pos, path);
+  s.epoch_rng = get<uint64_t>(data, pos, path);
+  s.epoch = get<uint64_t>(data, pos, path);
+  s.cursor = get<uint64_t>(data, pos, path);
+  s.config_hash = get<uint64_t>(data, pos, path);
+  s.num_params = get<uint64_t>(data, pos, path);
+  s.params_hash = get<uint64_t>(data, pos, path);
+  s.elapsed_s = get<double>(data, pos, path);
+  check(data.size() - pos == 2 * s.num_params * sizeof(float), path,
+        ": size does not match its parameter count");
+  s.m.resize(s.num_params);
+  s.v.resize(s.num_params);
+  std::memcpy(s.m.data(), data.data() + pos, s.num_params * sizeof(float));
+  std::memcpy(s.v.data(), data.data() + pos + s.num_params * sizeof(float),
+              s.num_params * sizeof(float));
+  return s;
+}
+
+TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt) {
+  train_config_validate(cfg);
+  ThreadScope threads(cfg.threads);
+  const std::string& dir = cfg.out_dir;
+  const std::string state_path = dir + "/train_state.bin", metrics_path = dir + "/metrics.jsonl";
+  ProgressLine progress(stderr, opt.tty, opt.quiet);
+  TrainResult res;
+  auto t_start = Clock::now();
+
+  // ---- model, tokenizer, optimiser state ----
+  Model m;
+  Tokenizer tok;
+  AdamW adam;
+  TrainState st;
+  if (opt.resume) {
+    check(file_exists(state_path), "cannot resume: ", state_path, " not found");
+    ModelConfig ck = config_load_json(dir + "/config.json");
+    check_resume_compatible(cfg, ck, dir);
+    m = model_load(dir);
+    tok = tokenizer_load(dir + "/tokenizer.json");
+    st = train_state_load(state_path);
+    check(st.num_params == m.num_params, "cannot resume: ", state_path, " holds ", st.num_params,
+          " parameters but the model has ", m.num_params);
+    check(st.params_hash == params_hash(m.memory.get(), m.num_params), "cannot resume: ",
+          state_path, " does not belong to the saved model (interrupted checkpoint?)");
+    check(st.step <= cfg.steps, "cannot resume: the checkpoint is at step ", st.step,
+          ", beyond steps = ", cfg.steps, " (raise it with --steps)");
+    if (st.config_hash != train_config_hash(cfg))
+      progress.message("warning: the config differs from the checkpoint's; the run will not "
+                       "match an uninterrupted one");
+    adam.m = std::move(st.m);
+    adam.v = std::move(st.v);
+    adam.t = st.adam_t;
+    res.start_step = st.step;
+  } else {
+    tok = make_tokenizer(cfg);
+    ModelConfig mc = cfg.model;
+    mc.bos_token_id = mc.eos_token_id = tokenizer_special_id(tok, kEndOfText);
+    m = model_create(mc);
+    model_init_random(m, cfg.seed);
+    adam = adamw_create(m.num_params);
+  }
+
+  // ---- data (a fresh run's out_dir is removed again when the data is unusable) ----
+  bool created_dir = !file_exists(dir);
+  make_dirs(dir);
+  DataSplits data;
+  try {
+    data = data_load(cfg, tok, dir);
+  } catch (...) {
+    std::error_code ec;
+    if (created_dir) std::filesystem::remove_all(dir, ec);
+    throw;
+  }
+  res.data_from_cache = data.train.from_cache && data.val.from_cache;
+  res.train_tokens = (int64_t)data.train.tokens.size();
+  res.val_tokens = (int64_t)data.val.tokens.size();
+  const int B = cfg.batch_size, T = cfg.seq_len;
+  BatchSampler sampler = batch_sampler_create(data.train, B, T, cfg.seed);
+  if (opt.resume) batch_sampler_restore(sampler, st.epoch_rng, st.epoch, st.cursor);
+  std::vector<int> val_in, val_tgt;
+  eval_batches(data.val, B, T, cfg.eval_batches, &val_in, &val_tgt);
+  TrainGraph g = train_graph_create(m, B, T);
+  std::vector<int> inputs((size_t)B * T), targets((size_t)B * T);
+
+  progress.message(
+      (opt.resume ? "resuming at step " + std::to_string(res.start_step) + ": " : std::string()) +
+      "model " + fmt_count((double)m.num_params) + " params (" +
+      std::to_string(cfg.model.n_layer) + " layers, n_embd " + std::to_string(cfg.model.n_embd) +
+      ", vocab " + std::to_string(tokenizer_vocab_size(tok)) + "/" +
+      std::to_string(cfg.model.vocab_size) + "); data " + fmt_count(res.train_tokens) +
+      " train + " + fmt_count(res.val_tokens) + " val tokens" +
+      (res.data_from_cache ? " (cached)" : "") + "; " + std::to_string(omp_get_max_threads()) +
+      " threads");
+
+  // ---- metrics log ----
+  std::string kept = opt.resume ? metrics_keep_until(metrics_path, res.start_step) : "";
+  write_file_atomic(metrics_path, kept);
+  FILE* metrics = std::fopen(metrics_path.c_str(), "ab");
+  check(metrics != nullptr, metrics_path, ": cannot open for appending");
+  struct Closer {
+    FILE* f;
+    ~Closer() { std::fclose(f); }
+  } closer{metrics};
+  auto log_record = [&](const nlohmann::json& j) {
+    std::string line = j.dump() + "\n";
+    std::fputs(line.c_str(), metrics);
+    std::fflush(metrics);
+  };
+  const double elapsed0 = opt.resume ? st.elapsed_s : 0.0;
+  auto elapsed = [&] { return elapsed0 + seconds_since(t_start); };
+
+  auto evaluate = [&](int64_t step) {
+    double total = 0, count = 0;
+    for (int b = 0; b < cfg.eval_batches; b++) {
+      size_t off = (size_t)b * B * T;
+      float loss = gpt2_forward(m, g, val_in.data() + off, val_tgt.data() + off, B, T);
+      total += (double)loss * g.n_counted;
+      count += g.n_counted;
+    }
+    float vl = count > 0 ? (float)(total / count) : 0.0f;
+    res.val_losses.push_back({step, vl});
+    log_record({{"type", "eval"}, {"step", step}, {"val_loss", vl}, {"elapsed_s", elapsed()}});
+    return vl;
+  };
+
+  auto checkpoint = [&](int64_t step) {
+    model_save(m, dir);
+    tokenizer_save(tok, dir + "/tokenizer.json");
+    write_file_atomic(dir + "/train_config.yaml", train_config_to_yaml(cfg));
+    TrainState s;
+    s.step = step;
+    s.adam_t = adam.t;
+    s.epoch_rng = sampler.epoch_rng;
+    s.epoch = sampler.epoch;
+    s.cursor = sampler.cursor;
+    s.config_hash = train_config_hash(cfg);
+    s.num_params = m.num_params;
+    s.params_hash = params_hash(m.memory.get(), m.num_params);
+    s.elapsed_s = elapsed();
+    s.m = adam.m;
+    s.v = adam.v;
+    train_state_save(s, state_path);
+  };
+
+  // ---- loop ----
+  const int64_t end = opt.stop_at > 0 ? std::min(opt.stop_at, cfg.steps) : cfg.steps;
+  const double min_lr = train_config_min_lr(cfg);
+  AdamWParams hp;
+  hp.beta1 = (float)cfg.beta1;
+  hp.beta2 = (float)cfg.beta2;
+  hp.eps = (float)cfg.adam_eps;
+  hp.weight_decay = (float)cfg.weight_decay;
+
+  float val_loss = NAN, first_val = NAN;
+  if (res.start_step == 0) first_val = val_loss = evaluate(0);
+  auto status = [&](int64_t step, float loss, double lr, double tok_s) {
+    double per_step = step > res.start_step ? seconds_since(t_start) / (double)(step - res.start_step) : 0;
+    std::string s = "step " + std::to_string(step) + "/" + std::to_string(cfg.steps) +
+                    " | loss " + (std::isnan(loss) ? std::string("-") : fmt("%.4f", loss)) +
+                    " | val " + (std::isnan(val_loss) ? std::string("-") : fmt("%.4f", val_loss)) +
+                    " | lr " + fmt("%.2e", lr) + " | " + fmt_count(tok_s) + " tok/s | ETA " +
+                    format_duration(per_step * (double)(end - step));
+    return s;
+  };
+  progress.update(status(res.start_step, NAN, lr_at(res.start_step, cfg.steps, cfg.warmup_steps,
+                                                      cfg.lr, min_lr), 0),
+                  true);
+
+  // tokens/s counts training steps only (evaluations and checkpoints excluded)
+  double train_s_since_log = 0, tok_s = 0;
+  int64_t steps_since_log = 0;
+  int64_t step = res.start_step;
+  while (step < end) {
+    auto t_step = Clock::now();
+    batch_sampler_next(sampler, inputs.data(), targets.data());
+    float loss = gpt2_forward(m, g, inputs.data(), targets.data(), B, T);
+    check(std::isfinite(loss), "training loss is ", loss, " at step ", step + 1,
+          " (try a lower lr or a grad_clip)");
+    gpt2_backward(m, g);
+    double lr = lr_at(step, cfg.steps, cfg.warmup_steps, cfg.lr, min_lr);
+    hp.lr = (float)lr;
+    float gnorm = adamw_step(adam, m, g.grad_memory.get(), hp, (float)cfg.grad_clip);
+    step++;
+    steps_since_log++;
+    res.losses.push_back(loss);
+    bool stop = opt.interrupt && opt.interrupt->load();
+    bool last = step == end || stop;
+    train_s_since_log += seconds_since(t_step);
+    if (train_s_since_log > 0) tok_s = (double)steps_since_log * B * T / train_s_since_log;
+    bool log_now = step % cfg.log_interval == 0 || last;
+    if (log_now) {
+      log_record({{"type", "train"}, {"step", step}, {"loss", loss}, {"lr", lr},
+                  {"grad_norm", gnorm}, {"tokens_per_s", tok_s}, {"elapsed_s", elapsed()}});
+      train_s_since_log = 0;
+      steps_since_log = 0;
+    }
+    bool eval_now = (cfg.eval_interval > 0 && step % cfg.eval_interval == 0) || last;
+    if (eval_now) val_loss = evaluate(step);
+    progress.update(status(step, loss, lr, tok_s), log_now || eval_now);
+    if ((cfg.checkpoint_interval > 0 && step % cfg.checkpoint_interval == 0) || last)
+      checkpoint(step);
+    if (stop) {
+      res.interrupted = true;
+      break;
+    }
+  }
+  if (step == res.start_step) checkpoint(step);  // nothing to do: still leave a full directory
+  progress.finish();
+  res.end_step = step;
+  res.wall_s = seconds_since(t_start);
+  std::string summary = res.interrupted ? "interrupted at step " : "done: step ";
+  summary += std::to_string(step) + "/" + std::to_string(cfg.steps) + " in ";
+  summary += format_duration(res.wall_s);
+  summary += "; val loss";
+  if (!std::isnan(first_val)) {
+    summary += ' ';
+    summary += fmt("%.4f", first_val);
+    summary += " ->";
+  }
+  if (!res.val_losses.empty()) {
+    summary += ' ';
+    summary += fmt("%.4f", res.val_losses.back().second);
+  }
+  summary += "; checkpoint in ";
+  summary += dir;
+  if (step < cfg.steps) summary += " (continue with --resume)";
+  progress.message(summary);
+  return res;
+}
+
+}  // namespace softslm

@@ -1,0 +1,61 @@
+// The training loop: data, AdamW, evaluation, metrics log, checkpoints and exact resume.
+//
+// out_dir after a checkpoint is a Hugging Face GPT-2 directory plus the training files:
+//   config.json, model.safetensors   model_save
+//   tokenizer.json                   tokenizer_save
+//   train_config.yaml                the resolved config (train_config_to_yaml)
+//   train_state.bin                  step, sampler position, AdamW moments, hashes (below)
+//   metrics.jsonl                    {"type":"train",step,loss,lr,grad_norm,tokens_per_s,elapsed_s}
+//                                    and {"type":"eval",step,val_loss,elapsed_s} records
+//   tokens-train.bin, tokens-val.bin the tokenized data cache (see train/data.h)
+// train_state.bin: "SSLMTRN1" | u32 version | i64 step | i64 adam_t | u64 sampler epoch_rng |
+//   u64 sampler epoch | u64 sampler cursor | u64 config hash | u64 num_params |
+//   u64 params hash | f64 elapsed_s | f32 m[num_params] | f32 v[num_params]
+// Every file is written atomically; train_state.bin last, and its params hash must match the
+// loaded model on resume (a torn checkpoint is reported, not silently resumed).
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "train/train_config.h"
+
+namespace softslm {
+
+struct TrainOptions {
+  bool resume = false;        // continue from out_dir's checkpoint
+  int64_t stop_at = 0;        // > 0: stop (with a checkpoint) after this step; schedule unchanged
+  bool quiet = false;         // no progress output on stderr
+  int tty = -1;               // progress display: -1 detect, 0 plain lines, 1 '\r' redraws
+  const std::atomic<bool>* interrupt = nullptr;  // set -> checkpoint and stop after this step
+};
+
+struct TrainResult {
+  int64_t start_step = 0, end_step = 0;
+  std::vector<float> losses;  // training loss of steps start_step+1 .. end_step
+  std::vector<std::pair<int64_t, float>> val_losses;  // (step, loss) of this call's evaluations
+  double wall_s = 0;
+  bool interrupted = false;
+  bool data_from_cache = false;
+  int64_t train_tokens = 0, val_tokens = 0;
+};
+
+// Validates cfg, then trains (or resumes) as described above. Throws Error on any problem.
+TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt = {});
+
+struct TrainState {
+  int64_t step = 0, adam_t = 0;
+  uint64_t epoch_rng = 0, epoch = 0, cursor = 0;
+  uint64_t config_hash = 0, num_params = 0, params_hash = 0;
+  double elapsed_s = 0;
+  std::vector<float> m, v;
+};
+
+void train_state_save(const TrainState& s, const std::string& path);
+TrainState train_state_load(const std::string& path);
+// Hash of a parameter array's bits.
+uint64_t params_hash(const float* p, size_t n);
+
+}  // namespace softslm
