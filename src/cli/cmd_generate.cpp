@@ -30,10 +30,11 @@ void run_generate(const GenerateArgs& a, bool prompt_given) {
   GenerateParams p = a.params;
   p.eos_id = lm.eos_id;
   bool stream = !a.json && !a.no_stream;
-  OnToken on_token;
+  StepHook on_token;
   if (stream) {
     std::fwrite(prompt.data(), 1, prompt.size(), stdout);
-    on_token = [&](int, int t) {
+    on_token = [&](const StepRecord& rec, const float*) {
+      int t = rec.token;
       if (t == lm.eos_id) return;
       std::string s = tokenizer_decode(lm.tok, &t, 1);
       std::fwrite(s.data(), 1, s.size(), stdout);

@@ -1,6 +1,6 @@
 // The generation loop: prefill every prompt, then decode all live sequences in one batched
-// step per token. Each sequence has its own state and RNG, so results do not depend on
-// which other sequences share the batch.
+// step per token. Each sequence has its own state machine (plain / soft thinking phases) and
+// its own RNG, so results do not depend on which other sequences share the batch.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -8,28 +8,78 @@
 #include <vector>
 
 #include "model/transformer.h"
-#include "sampling/sampling.h"
+#include "sampling/soft_sampler.h"
 
 namespace softslm {
 
+enum class ThinkMode {
+  kOff,          // plain decoding with `sampler` (a chain of thought, if any, is ordinary text)
+  kThinkTags,    // the paper: soft while inside <think> ... </think>
+  kEntropyGate,  // the seed plan: soft from the first token until entropy stays low
+};
+
+struct SoftThinkingParams {
+  ThinkMode mode = ThinkMode::kOff;
+  SoftSamplerParams sampler;  // per-phase filters, max_topk, noise, mixing
+  // think-tags mode
+  bool insert_think = true;       // append <think> to the prompt unless it already ends with it
+  float cold_stop_tau = 0.01f;    // Cold Stop entropy threshold, nats; 0 = off
+  int cold_stop_steps = 256;      // L: consecutive soft steps with H < tau that end thinking
+  int max_thinking_tokens = 0;    // budget: at most this many soft steps, then </think>; 0 = none
+  bool after_cold_stop = false;   // end the answer after L_after steps with H < tau_after
+  float after_cold_stop_tau = 0.01f;
+  int after_cold_stop_steps = 256;
+  // entropy-gate mode
+  float gate_threshold = 2.0f;    // nats
+  int gate_steps = 1;             // consecutive steps below the threshold that end soft mode
+  int max_thinking_steps = 64;    // soft steps at most
+};
+
 struct GenerateParams {
-  SamplerParams sampler;
-  int max_new_tokens = 128;
-  uint64_t seed = 0;      // sequence i of a batch draws from rng_init(seed + i)
-  int eos_id = -1;        // stop when this token is produced (-1: never)
+  SamplerParams sampler;      // plain mode's filters (soft modes use soft.sampler's phases)
+  SoftThinkingParams soft;
+  int max_new_tokens = 128;   // generated tokens in all, thinking included
+  uint64_t seed = 0;          // sequence i of a batch draws from rng_init(seed + i)
+  int eos_id = -1;            // stop when this token is emitted (-1: never)
+  int think_open_id = -1;     // <think> / </think> ids; think-tags mode requires both
+  int think_close_id = -1;
+};
+
+// Throws Error naming the bad field (sampler ranges, max_topk vs vocab_size, tau < 0, L < 1, ...).
+void generate_params_validate(const GenerateParams& p, int vocab_size);
+
+// One generated step of one sequence: what the trace records.
+struct StepRecord {
+  int seq = 0;
+  int step = 0;            // 0-based index among this sequence's generated tokens
+  bool thinking = false;   // sampled in the thinking phase (with the thinking filters)
+  bool soft = false;       // the next input is a concept token (else the emitted token)
+  int token = -1;          // the emitted token
+  float entropy = 0;       // nats
+  std::vector<float> w;    // [k] concept (one-hot for discrete steps)
+  std::vector<int> ids;    // [k]
+  const char* switch_reason = nullptr;  // "end_tag" | "cold_stop" | "budget" | "entropy_gate" |
+                                        // "after_cold_stop"; null when the phase did not change
 };
 
 struct SeqResult {
-  std::vector<int> tokens;   // generated ids (the eos token included when produced)
-  std::vector<float> entropy;  // [tokens] nats, per generated token
-  std::string stop_reason;   // "eos" | "max_new_tokens" | "context"
+  std::vector<int> tokens;      // emitted ids (eos included when produced)
+  std::vector<float> entropy;   // [tokens] nats
+  std::vector<uint8_t> thinking;  // [tokens] 1 = sampled in the thinking phase
+  int prompt_tokens = 0;        // after an inserted <think>
+  int thinking_steps = 0;       // soft steps (concept tokens fed)
+  std::string think_end;        // how thinking ended: end_tag | cold_stop | budget |
+                                // entropy_gate | "" (never started or never ended)
+  std::string stop_reason;      // eos | max_new_tokens | context | after_cold_stop
 };
 
-// Called after each generated token of sequence `seq`.
-using OnToken = std::function<void(int seq, int token)>;
+// Called after every generated step; `input` [C] is the vector the model is fed next for
+// this sequence (token or concept embedding, before the position), null when it stops.
+using StepHook = std::function<void(const StepRecord& rec, const float* input)>;
 
-// Throws Error on an empty prompt, a prompt that leaves no room in the context, bad params.
+// Throws Error on an empty prompt, a prompt that leaves no room in the context, bad params,
+// or think-tags mode with a vocabulary that lacks <think> / </think>.
 std::vector<SeqResult> generate(const Model& m, const std::vector<std::vector<int>>& prompts,
-                                const GenerateParams& params, const OnToken& on_token = nullptr);
+                                const GenerateParams& params, const StepHook& hook = nullptr);
 
 }  // namespace softslm

@@ -1,5 +1,8 @@
-// The token embedding seam: where a token id (or, later, a concept token) becomes a vector.
+// The token embedding seam: where a token id, or a concept token (a probability-weighted
+// mixture of token embeddings), becomes the model's input vector.
 #pragma once
+#include <vector>
+
 #include "model/model.h"
 
 namespace softslm {
@@ -12,6 +15,32 @@ struct TokenEmbedding {
   static TokenEmbedding of(const Model& m) { return {m.p.wte, m.cfg.vocab_size, m.cfg.n_embd}; }
   // out[n, C] = wte[ids[n]]; throws Error on an id outside [0, V).
   void forward(const int* ids, int n, float* out) const;
+  // out[B, C] = sum_j (w[b, j] / sum_j w[b, j]) * wte[ids[b, j]]  (weights renormalised per row).
+  // w and ids are [B, K] row-major and must both hold B*K entries. Rejects mismatched sizes,
+  // ids outside [0, V), negative / NaN / infinite weights and rows whose weights sum to 0.
+  void weighted_forward(const std::vector<float>& w, const std::vector<int>& ids, int B, int K,
+                        float* out) const;
+  // One row, K entries (the building block of weighted_forward).
+  void weighted_row(const float* w, const int* ids, int K, float* out) const;
 };
+
+// One decode step's input for one sequence: a token, a concept token, or a raw vector.
+struct StepInput {
+  enum class Kind { kToken, kConcept, kVector };
+  Kind kind = Kind::kToken;
+  int token = 0;               // kToken
+  std::vector<float> weights;  // kConcept: [K]
+  std::vector<int> ids;        // kConcept: [K]
+  std::vector<float> vec;      // kVector: [C], added to the position embedding like a token's
+
+  static StepInput of_token(int t) { return {Kind::kToken, t, {}, {}, {}}; }
+  static StepInput of_concept(std::vector<float> w, std::vector<int> ids) {
+    return {Kind::kConcept, 0, std::move(w), std::move(ids), {}};
+  }
+  static StepInput of_vector(std::vector<float> v) { return {Kind::kVector, 0, {}, {}, std::move(v)}; }
+};
+
+// out[C] = the input vector of `in` (before the positional embedding).
+void step_input_embed(const TokenEmbedding& e, const StepInput& in, float* out);
 
 }  // namespace softslm

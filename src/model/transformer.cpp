@@ -132,3 +132,19 @@ void transformer_forward_tokens(Transformer& tr, int R, const int* seq, const in
 }
 
 }  // namespace softslm
+
+namespace softslm {
+
+void transformer_step(Transformer& tr, int R, const int* seq, const int* pos,
+                      const StepInput* inputs, float* logits, float* x_out) {
+  const Model& m = *tr.model;
+  const int C = m.cfg.n_embd;
+  std::vector<float>& x = tr.st.emb;
+  if (x.size() < (size_t)R * C) x.resize((size_t)R * C);
+  TokenEmbedding e = TokenEmbedding::of(m);
+  for (int r = 0; r < R; r++) step_input_embed(e, inputs[r], x.data() + (size_t)r * C);
+  if (x_out) std::copy(x.begin(), x.begin() + (size_t)R * C, x_out);
+  transformer_forward(tr, R, seq, pos, x.data(), R, nullptr, logits);
+}
+
+}  // namespace softslm

@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "model/embeddings.h"
 #include "model/model.h"
 
 namespace softslm {
@@ -43,6 +44,13 @@ Transformer transformer_create(const Model& m, int n_seq);
 // (n_out of them), or for every row when out_rows is null (n_out = R).
 void transformer_forward(Transformer& tr, int R, const int* seq, const int* pos,
                          const float* x_in, int n_out, const int* out_rows, float* logits);
+
+// The decode step: per sequence a token, a concept token or a raw vector (mixed freely in one
+// batch), each embedded by TokenEmbedding and then run through transformer_forward.
+// Row r is sequence seq[r] at position pos[r]; logits [R, V]. x_out [R, C], if not null,
+// receives the input vectors fed (before the positional embedding), e.g. for hooks.
+void transformer_step(Transformer& tr, int R, const int* seq, const int* pos,
+                      const StepInput* inputs, float* logits, float* x_out = nullptr);
 
 // Convenience: token ids through TokenEmbedding::forward, then transformer_forward.
 void transformer_forward_tokens(Transformer& tr, int R, const int* seq, const int* pos,
