@@ -214,13 +214,19 @@ TEST(SoftThinking, ColdStopCountsResetsAndFiresAtExactlyL) {
   int resets = 0;
   for (int i = 1; i < 10; i++) resets += H[i - 1] < tau && H[i] >= tau;
   ASSERT_GT(resets, 0) << "fixture should exercise a reset";
-  for (int L : {1, 2, 3}) {
+  int fired = 0, never = 0;
+  for (int L = 1; L <= 6; L++) {
     int want = expected_cold_stop_step(H, tau, L);
-    if (want < 0) continue;
     p.soft.cold_stop_tau = tau;
     p.soft.cold_stop_steps = L;
     Trace t;
     SeqResult r = run(p, {1, 2}, &t);
+    if (want < 0) {  // the counter resets before reaching L: thinking must not be cold-stopped
+      never++;
+      EXPECT_NE(r.think_end, "cold_stop") << "L=" << L;
+      continue;
+    }
+    fired++;
     ASSERT_GT((int)t.recs.size(), want);
     for (int i = 0; i < want; i++) EXPECT_EQ(t.recs[i].switch_reason, nullptr) << "L=" << L;
     const StepRecord& s = t.recs[want];
@@ -238,6 +244,8 @@ TEST(SoftThinking, ColdStopCountsResetsAndFiresAtExactlyL) {
       EXPECT_EQ(t.recs[i].w.size(), 1u);
     }
   }
+  EXPECT_GT(fired, 0);
+  EXPECT_GT(never, 0) << "fixture should have an L that only a missing reset would reach";
 }
 
 TEST(SoftThinking, AfterThinkingUsesItsOwnParameters) {
