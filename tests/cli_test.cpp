@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "base/io.h"
@@ -158,4 +159,92 @@ TEST(Cli, TokenizerTrainEncodeDecode) {
   expect_one_line_error(run_cli("tokenizer train --input " + d + "/nope.txt --out " + d + "/t2.json"),
                         "nope.txt");
   EXPECT_FALSE(file_exists(d + "/t2.json"));
+}
+
+TEST(Cli, SoftThinkingJsonTraceAndSummary) {
+  std::string d = make_temp_dir();
+  std::string base = "generate --model " + model_dir() + " --prompt 'the cat' --soft-thinking -n 12 --seed 4 ";
+  json j = run_json(base + "--json --set max_thinking_tokens=5 --trace " + d + "/t.jsonl");
+  EXPECT_EQ(j["mode"], "think_tags");
+  EXPECT_LE(j["thinking_steps"].get<int>(), 5);
+  EXPECT_TRUE(j.contains("thinking") && j.contains("answer"));
+  std::vector<json> trace;
+  std::stringstream ss(read_file(d + "/t.jsonl"));
+  for (std::string line; std::getline(ss, line);) trace.push_back(json::parse(line));
+  ASSERT_EQ((int)trace.size(), j["n_generated"].get<int>());
+  EXPECT_EQ(trace[0]["phase"], "thinking");
+  EXPECT_TRUE(trace[0]["soft"].get<bool>());
+  EXPECT_EQ(trace[0]["concept"]["ids"].size(), trace[0]["concept"]["weights"].size());
+  EXPECT_EQ(trace[0]["concept"]["ids"].size(), trace[0]["concept"]["texts"].size());
+  if (j["think_end"] == "budget") {
+    EXPECT_EQ(trace[5]["switch"], "budget");
+    EXPECT_EQ(trace[5]["text"], "</think>");
+    EXPECT_EQ(trace[6]["phase"], "answer");
+  }
+  RunResult text = run_cli(base);
+  EXPECT_EQ(text.exit_code, 0) << text.out;
+  EXPECT_NE(text.out.find("[thinking]"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("[soft thinking (think_tags): "), std::string::npos) << text.out;
+}
+
+TEST(Cli, PromptsFileIsOneBatchEqualToSingleRuns) {
+  std::string d = make_temp_dir();
+  write_file_atomic(d + "/p.jsonl",
+                    "{\"id\": \"a\", \"prompt\": \"the cat\"}\n\n{\"prompt\": \"a dog\"}\n"
+                    "{\"id\": 7, \"prompt\": \"numbers 12\"}\n");
+  RunResult r = run_cli("generate --model " + model_dir() + " --prompts " + d +
+                        "/p.jsonl --soft-thinking --set gumbel.enabled=true -n 8 --seed 10");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  std::vector<json> rows;
+  std::stringstream ss(r.out);
+  std::string line;
+  while (std::getline(ss, line))
+    if (!line.empty() && line[0] == '{') rows.push_back(json::parse(line));
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0]["id"], "a");
+  EXPECT_EQ(rows[1]["id"], "1");
+  EXPECT_EQ(rows[2]["id"], "7");
+  const char* prompts[3] = {"the cat", "a dog", "numbers 12"};
+  for (int i = 0; i < 3; i++) {
+    json one = run_json("generate --model " + model_dir() + " --prompt '" + prompts[i] +
+                        "' --soft-thinking --set gumbel.enabled=true -n 8 --json --seed " +
+                        std::to_string(10 + i));
+    EXPECT_EQ(one["tokens"], rows[i]["tokens"]) << i;
+  }
+  write_file_atomic(d + "/bad.jsonl", "{\"prompt\": \"x\"}\n{\"text\": 1}\n");
+  expect_one_line_error(run_cli("generate --model " + model_dir() + " --prompts " + d + "/bad.jsonl"),
+                        "bad.jsonl:2");
+}
+
+TEST(Cli, SoftThinkingRefusesBadParametersAndModelsWithoutTags) {
+  std::string m = "generate --model " + model_dir() + " --prompt hi --soft-thinking ";
+  expect_one_line_error(run_cli(m + "--set max_topk=0"), "max_topk");
+  expect_one_line_error(run_cli(m + "--set max_topk=100000"), "max_topk");
+  expect_one_line_error(run_cli(m + "--set cold_stop.tau=-1"), "cold_stop.tau");
+  expect_one_line_error(run_cli(m + "--set cold_stop.steps=0"), "cold_stop.steps");
+  expect_one_line_error(run_cli(m + "--set dirichlet.alpha=0"), "dirichlet.alpha");
+  expect_one_line_error(run_cli(m + "--set gumbel.tau=0"), "gumbel.tau");
+  expect_one_line_error(run_cli(m + "--set thinking.top_p=1.5"), "thinking.top_p");
+  expect_one_line_error(run_cli(m + "--set after_thinking.min_p=1"), "after_thinking.min_p");
+  expect_one_line_error(run_cli(m + "--set nonsense=1"), "nonsense");
+  expect_one_line_error(run_cli(m + "--soft-config /nonexistent.yaml"), "/nonexistent.yaml");
+  // a model whose tokenizer has no think tags
+  std::string d = make_temp_dir() + "/notags";
+  Tokenizer tok = tokenizer_train({kText}, 300, {kEndOfText});
+  ModelConfig c;
+  c.vocab_size = tokenizer_vocab_size(tok);
+  c.n_ctx = 32;
+  c.n_embd = 16;
+  c.n_layer = 1;
+  c.n_head = 2;
+  c.eos_token_id = c.bos_token_id = tokenizer_special_id(tok, kEndOfText);
+  Model mm = model_create(c);
+  model_init_random(mm, 1);
+  model_save(mm, d);
+  tokenizer_save(tok, d + "/tokenizer.json");
+  expect_one_line_error(run_cli("generate --model " + d + " --prompt hi --soft-thinking"),
+                        "<think>");
+  json ok = run_json("generate --model " + d + " --prompt hi --soft-thinking --set mode=entropy_gate -n 5 --json");
+  EXPECT_EQ(ok["mode"], "entropy_gate");
+  EXPECT_GT(ok["thinking_steps"].get<int>(), 0);
 }

@@ -436,8 +436,8 @@ TEST(SoftThinking, OutOfRangeParametersAreRefused) {
   bad([](GenerateParams& p) { p.soft.sampler.max_topk = kV + 1; }, "max_topk");
   bad([](GenerateParams& p) { p.soft.cold_stop_tau = -0.1f; }, "tau");
   bad([](GenerateParams& p) { p.soft.cold_stop_steps = 0; }, "steps");
-  bad([](GenerateParams& p) { p.soft.sampler.dirichlet_alpha = 0; }, "dirichlet_alpha");
-  bad([](GenerateParams& p) { p.soft.sampler.gumbel_tau = 0; }, "gumbel_tau");
+  bad([](GenerateParams& p) { p.soft.sampler.dirichlet_alpha = 0; }, "dirichlet.alpha");
+  bad([](GenerateParams& p) { p.soft.sampler.gumbel_tau = 0; }, "gumbel.tau");
   bad([](GenerateParams& p) { p.soft.sampler.thinking.top_p = 0; }, "thinking.top_p");
   bad([](GenerateParams& p) { p.soft.sampler.after.top_p = 1.01f; }, "after_thinking.top_p");
   bad([](GenerateParams& p) { p.soft.sampler.thinking.min_p = 1; }, "min_p");

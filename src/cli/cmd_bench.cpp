@@ -81,13 +81,24 @@ void run_bench(const BenchArgs& a) {
                                logits.data());
   });
 
-  // single-stream greedy decode from a one-token prompt to the context end
+  // single-stream decode from a one-token prompt to the context end: greedy; sampled with the
+  // paper's filters (T 0.6, top-k 30, top-p 0.95, min-p 0.001); and soft thinking with the same
+  // filters and max_topk 10 on every step (entropy-gate mode with a gate that never closes)
   int n_dec = a.decode_tokens > 0 ? std::min(a.decode_tokens, T - 1) : T - 1;
-  GenerateParams gp;
-  gp.sampler.temperature = 0;
-  gp.max_new_tokens = n_dec;
   std::vector<std::vector<int>> one = {{0}};
-  double t_decode = median_seconds(a.repeats, [&] { generate(m, one, gp); });
+  GenerateParams greedy;
+  greedy.sampler.temperature = 0;
+  greedy.max_new_tokens = n_dec;
+  double t_decode = median_seconds(a.repeats, [&] { generate(m, one, greedy); });
+  GenerateParams sampled = greedy;
+  sampled.sampler = SoftSamplerParams{}.after;
+  double t_sampled = median_seconds(a.repeats, [&] { generate(m, one, sampled); });
+  GenerateParams soft = greedy;
+  soft.soft.mode = ThinkMode::kEntropyGate;
+  soft.soft.gate_threshold = 0;
+  soft.soft.max_thinking_steps = n_dec;
+  soft.soft.sampler.max_topk = 10;
+  double t_soft = median_seconds(a.repeats, [&] { generate(m, one, soft); });
 
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
@@ -107,6 +118,9 @@ void run_bench(const BenchArgs& a) {
       {"train_gflops", train_tps * flops_per_tok / 1e9},
       {"prefill_tokens_per_s", T / t_prefill},
       {"decode_tokens_per_s", n_dec / t_decode},
+      {"decode_sampled_tokens_per_s", n_dec / t_sampled},
+      {"decode_soft_tokens_per_s", n_dec / t_soft},
+      {"soft_over_sampled", t_sampled / t_soft},
       {"peak_rss_mb", peak_mb}};
   if (a.json) {
     std::cout << json_dump(j) << "\n";
@@ -118,7 +132,11 @@ void run_bench(const BenchArgs& a) {
   std::printf("  training (fwd+bwd, batch %d x %d)  %10.0f tokens/s  %6.1f GFLOP/s\n", a.batch, T,
               train_tps, train_tps * flops_per_tok / 1e9);
   std::printf("  prefill (%d tokens)               %10.0f tokens/s\n", T, T / t_prefill);
-  std::printf("  decode, single stream (%d tokens) %10.0f tokens/s\n", n_dec, n_dec / t_decode);
+  std::printf("  decode, single stream (%d tokens)\n", n_dec);
+  std::printf("    greedy                           %10.0f tokens/s\n", n_dec / t_decode);
+  std::printf("    sampled (T 0.6, top-k 30, ...)   %10.0f tokens/s\n", n_dec / t_sampled);
+  std::printf("    soft thinking, max_topk 10       %10.0f tokens/s  (%.3f x sampled)\n",
+              n_dec / t_soft, t_sampled / t_soft);
   std::printf("  peak memory                        %10.1f MB\n", peak_mb);
 }
 

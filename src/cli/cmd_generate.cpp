@@ -1,79 +1,169 @@
-// softslm generate: prompt -> text, streamed, or one JSON object with --json.
+// softslm generate: prompt -> text, streamed, or JSON; optionally with Soft Thinking, a
+// per-step trace, and many prompts decoded as one batch.
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <iostream>
 
 #include "base/error.h"
+#include "base/io.h"
 #include "cli/cli_common.h"
 #include "cli/commands.h"
-#include "generate/generate.h"
+#include "generate/soft_config.h"
+#include "generate/trace.h"
 
 namespace softslm {
 
 namespace {
 
 struct GenerateArgs {
-  std::string model, prompt, prompt_file;
+  std::string model, prompt, prompt_file, prompts_jsonl, soft_config, trace;
+  std::vector<std::string> sets;
   GenerateParams params;
   int threads = 0;
-  bool json = false, no_stream = false;
+  bool json = false, no_stream = false, soft = false;
 };
 
-void run_generate(const GenerateArgs& a, bool prompt_given) {
+std::vector<std::pair<std::string, std::string>> read_prompts_jsonl(const std::string& path) {
+  std::vector<std::pair<std::string, std::string>> out;  // id, prompt
+  std::string data = read_file(path), line;
+  size_t start = 0;
+  int lineno = 0;
+  while (start <= data.size()) {
+    size_t end = data.find('\n', start);
+    if (end == std::string::npos) end = data.size();
+    line = data.substr(start, end - start);
+    start = end + 1;
+    lineno++;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const std::exception&) {
+      fail(path, ":", lineno, ": not valid JSON");
+    }
+    check(j.is_object() && j.contains("prompt") && j["prompt"].is_string(), path, ":", lineno,
+          ": expected an object with a string \"prompt\"");
+    std::string id = j.contains("id") ? (j["id"].is_string() ? j["id"].get<std::string>()
+                                                             : j["id"].dump())
+                                      : std::to_string(out.size());
+    out.emplace_back(id, j["prompt"].get<std::string>());
+  }
+  check(!out.empty(), path, ": no prompts");
+  return out;
+}
+
+void run_generate(GenerateArgs& a, bool prompt_given) {
   set_threads(a.threads);
-  sampler_params_validate(a.params.sampler);
-  check(a.params.max_new_tokens >= 0, "--max-new-tokens must be >= 0");
-  std::string prompt = text_from(a.prompt, a.prompt_file, prompt_given, "prompt");
-  LoadedModel lm = load_model_dir(a.model);
-  std::vector<int> ids = tokenizer_encode(lm.tok, prompt, /*allow_special=*/true);
-  if (ids.empty()) ids.push_back(lm.eos_id);  // an empty prompt starts from <|endoftext|>
-  GenerateParams p = a.params;
-  p.eos_id = lm.eos_id;
-  bool stream = !a.json && !a.no_stream;
-  StepHook on_token;
-  if (stream) {
-    std::fwrite(prompt.data(), 1, prompt.size(), stdout);
-    on_token = [&](const StepRecord& rec, const float*) {
-      int t = rec.token;
-      if (t == lm.eos_id) return;
-      std::string s = tokenizer_decode(lm.tok, &t, 1);
-      std::fwrite(s.data(), 1, s.size(), stdout);
-      std::fflush(stdout);
-    };
-  }
-  auto t0 = std::chrono::steady_clock::now();
-  SeqResult r = generate(lm.model, {ids}, p, on_token)[0];
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::vector<int> text_ids = r.tokens;
-  if (!text_ids.empty() && text_ids.back() == lm.eos_id) text_ids.pop_back();
-  std::string text = tokenizer_decode(lm.tok, text_ids);
-  if (a.json) {
-    nlohmann::json j = {{"prompt", prompt},
-                        {"text", text},
-                        {"tokens", r.tokens},
-                        {"n_prompt_tokens", ids.size()},
-                        {"n_generated", r.tokens.size()},
-                        {"stop_reason", r.stop_reason},
-                        {"seconds", secs},
-                        {"tokens_per_s", secs > 0 ? r.tokens.size() / secs : 0.0}};
-    std::cout << json_dump(j) << "\n";
+  GenerateParams& p = a.params;
+  SoftThinkingParams& s = p.soft;
+  if (!a.soft_config.empty()) soft_config_load(s, a.soft_config);
+  for (const auto& kv : a.sets) soft_config_set(s, kv);
+  if (a.soft && s.mode == ThinkMode::kOff) s.mode = ThinkMode::kThinkTags;
+  const bool soft = s.mode != ThinkMode::kOff;
+  std::vector<std::pair<std::string, std::string>> prompts;
+  if (!a.prompts_jsonl.empty()) {
+    check(!prompt_given && a.prompt_file.empty(), "give --prompts or a single prompt, not both");
+    prompts = read_prompts_jsonl(a.prompts_jsonl);
   } else {
-    if (!stream) std::cout << prompt << text;
-    std::cout << "\n";
-    std::fprintf(stderr, "[%zu tokens, %.1f tokens/s, stop: %s]\n", r.tokens.size(),
-                 secs > 0 ? r.tokens.size() / secs : 0.0, r.stop_reason.c_str());
+    prompts.emplace_back("0", text_from(a.prompt, a.prompt_file, prompt_given, "prompt"));
   }
+  LoadedModel lm = load_model_dir(a.model);
+  p.eos_id = lm.eos_id;
+  p.think_open_id = tokenizer_special_id(lm.tok, kThinkOpen);
+  p.think_close_id = tokenizer_special_id(lm.tok, kThinkClose);
+  generate_params_validate(p, lm.model.cfg.vocab_size);
+  std::vector<std::vector<int>> ids;
+  for (const auto& pr : prompts) {
+    ids.push_back(tokenizer_encode(lm.tok, pr.second, /*allow_special=*/true));
+    if (ids.back().empty()) ids.back().push_back(lm.eos_id);  // empty prompt: start a document
+  }
+  const bool batch = prompts.size() > 1 || !a.prompts_jsonl.empty();
+  const bool stream = !a.json && !a.no_stream && !batch;
+  const bool tty = isatty(fileno(stdout));
+  const char* dim = tty ? "\x1b[2m" : "";
+  const char* reset = tty ? "\x1b[0m" : "";
+  std::string trace;
+  bool in_thinking = false;
+  auto put = [](const std::string& t) {
+    std::fwrite(t.data(), 1, t.size(), stdout);
+    std::fflush(stdout);
+  };
+  bool echoed = false;  // the prompt is echoed at the first step, once generate accepted it
+  StepHook hook = [&](const StepRecord& r, const float*) {
+    if (!a.trace.empty()) trace += json_dump(trace_record_json(r, lm.tok), -1) + "\n";
+    if (!stream) return;
+    if (!echoed) {
+      put(prompts[0].second + (r.thinking && s.mode == ThinkMode::kThinkTags ? "\n" : ""));
+      echoed = true;
+    }
+    if (r.token == lm.eos_id) return;
+    if (r.thinking && !in_thinking) {
+      put(std::string(dim) + "[thinking] ");
+      in_thinking = true;
+    }
+    if (r.switch_reason && in_thinking) {
+      put(std::string(" [/thinking: ") + r.switch_reason + "]" + reset + "\n");
+      in_thinking = false;
+      return;
+    }
+    put(tokenizer_decode(lm.tok, &r.token, 1));
+  };
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<SeqResult> res = generate(lm.model, ids, p, hook);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!a.trace.empty()) write_file_atomic(a.trace, trace);
+  size_t total = 0;
+  for (const auto& r : res) total += r.tokens.size();
+  double tps = secs > 0 ? total / secs : 0.0;
+  if (a.json || batch) {
+    for (size_t i = 0; i < res.size(); i++) {
+      nlohmann::json j = seq_result_json(res[i], lm.tok, lm.eos_id, p.think_close_id);
+      j["id"] = prompts[i].first;
+      j["prompt"] = prompts[i].second;
+      j["mode"] = think_mode_name(s.mode);
+      if (!batch) j["seconds"] = secs, j["tokens_per_s"] = tps;
+      std::cout << json_dump(j, batch ? -1 : 2) << "\n";
+    }
+    if (batch)
+      std::fprintf(stderr, "[%zu prompts, %zu tokens, %.1f tokens/s]\n", res.size(), total, tps);
+    return;
+  }
+  const SeqResult& r = res[0];
+  SeqText t = seq_text(r, lm.tok, lm.eos_id, p.think_close_id);
+  if (in_thinking) put(std::string(" [/thinking: unfinished]") + reset + "\n");
+  if (!stream || !echoed) {
+    std::cout << prompts[0].second;
+    if (soft && !t.thinking.empty())
+      std::cout << "\n" << dim << "[thinking] " << t.thinking << " [/thinking: "
+                << (r.think_end.empty() ? "unfinished" : r.think_end) << "]" << reset << "\n";
+    std::cout << t.answer;
+  }
+  std::cout << "\n";
+  if (soft)
+    std::printf("[soft thinking (%s): %d soft steps, ended by %s; answer %zu tokens; mean "
+                "thinking entropy %.3f nats; stop: %s; %.1f tokens/s]\n",
+                think_mode_name(s.mode), r.thinking_steps,
+                r.think_end.empty() ? "nothing (still thinking)" : r.think_end.c_str(),
+                r.tokens.size() - r.thinking_steps - (r.think_end.empty() ? 0 : 1),
+                t.mean_entropy, r.stop_reason.c_str(), tps);
+  else
+    std::fprintf(stderr, "[%zu tokens, %.1f tokens/s, stop: %s]\n", r.tokens.size(), tps,
+                 r.stop_reason.c_str());
 }
 
 }  // namespace
 
 void register_generate(CLI::App& app) {
   auto a = std::make_shared<GenerateArgs>();
-  CLI::App* c = app.add_subcommand("generate", "Generate text from a prompt");
+  CLI::App* c = app.add_subcommand("generate", "Generate text from a prompt (optionally with Soft Thinking)");
   c->add_option("-m,--model", a->model, "Model directory (Hugging Face GPT-2 format)")->required();
   auto* po = c->add_option("-p,--prompt", a->prompt,
                            "Prompt text (special tokens such as <think> are recognised)");
   c->add_option("--prompt-file", a->prompt_file, "Read the prompt from a file");
+  c->add_option("--prompts", a->prompts_jsonl,
+                "JSONL of {\"prompt\": ..., \"id\": ...}: decode all as one batch, print JSONL");
   c->add_option("-t,--temperature", a->params.sampler.temperature, "Sampling temperature; 0 = greedy")
       ->capture_default_str();
   c->add_option("--top-k", a->params.sampler.top_k, "Keep the k most probable tokens; 0 = off")
@@ -82,12 +172,22 @@ void register_generate(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--min-p", a->params.sampler.min_p, "Drop tokens below min_p * max prob, in [0, 1)")
       ->capture_default_str();
-  c->add_option("-n,--max-new-tokens", a->params.max_new_tokens, "Maximum tokens to generate")
+  c->add_option("-n,--max-new-tokens", a->params.max_new_tokens,
+                "Maximum tokens to generate (thinking included)")
       ->capture_default_str();
-  c->add_option("-s,--seed", a->params.seed, "Random seed")->capture_default_str();
+  c->add_option("-s,--seed", a->params.seed, "Random seed (prompt i of a batch uses seed + i)")
+      ->capture_default_str();
   c->add_option("--threads", a->threads, "Threads; 0 = all cores")->capture_default_str();
   c->add_flag("--json", a->json, "Print one JSON object instead of streaming text");
   c->add_flag("--no-stream", a->no_stream, "Print the text at the end instead of streaming");
+  c->add_flag("--soft-thinking", a->soft,
+              "Soft Thinking (mode think_tags unless the config says entropy_gate); the plain "
+              "sampling flags above are then unused: see configs/soft-thinking.yaml");
+  c->add_option("--soft-config", a->soft_config,
+                "Soft-thinking YAML (configs/soft-thinking.yaml documents every key); its mode "
+                "turns soft thinking on");
+  c->add_option("--set", a->sets, "Override a soft-thinking key, e.g. --set cold_stop.tau=0.05");
+  c->add_option("--trace", a->trace, "Write the per-step trace (JSONL) to this file");
   c->callback([a, po] { run_generate(*a, po->count() > 0); });
 }
 

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 #include <vector>
 
 #include "base/error.h"
@@ -36,32 +35,41 @@ static void renormalise(float* probs, int V) {
   for (int v = 0; v < V; v++) probs[v] *= inv;
 }
 
-// ids sorted by descending probability, ties by ascending id
-static std::vector<int>& sorted_ids(const float* probs, int V) {
+// The ids with p > 0 (zeros are already filtered out and stay out).
+static std::vector<int>& support(const float* probs, int V) {
   static thread_local std::vector<int> ids;
-  ids.resize(V);
-  std::iota(ids.begin(), ids.end(), 0);
-  std::stable_sort(ids.begin(), ids.end(), [&](int a, int b) { return probs[a] > probs[b]; });
+  ids.clear();
+  for (int v = 0; v < V; v++)
+    if (probs[v] > 0) ids.push_back(v);
   return ids;
 }
 
+// Strict order: higher probability first, ties by lower id (deterministic).
+struct ByProb {
+  const float* p;
+  bool operator()(int a, int b) const { return p[a] > p[b] || (p[a] == p[b] && a < b); }
+};
+
 void top_k_renorm(float* probs, int V, int k) {
   if (k <= 0 || k >= V) return;
-  std::vector<int>& ids = sorted_ids(probs, V);
-  for (int i = k; i < V; i++) probs[ids[i]] = 0.0f;
+  std::vector<int>& ids = support(probs, V);
+  if ((int)ids.size() <= k) return;
+  std::nth_element(ids.begin(), ids.begin() + k, ids.end(), ByProb{probs});  // O(V)
+  for (size_t i = k; i < ids.size(); i++) probs[ids[i]] = 0.0f;
   renormalise(probs, V);
 }
 
 void top_p_renorm(float* probs, int V, float top_p) {
   if (top_p >= 1.0f) return;
-  std::vector<int>& ids = sorted_ids(probs, V);
+  std::vector<int>& ids = support(probs, V);  // after top-k: at most k ids to sort
+  std::sort(ids.begin(), ids.end(), ByProb{probs});
   double cum = 0;
-  int keep = 0;
-  while (keep < V) {
+  size_t keep = 0;
+  while (keep < ids.size()) {
     cum += probs[ids[keep++]];
     if (cum >= top_p) break;
   }
-  for (int i = keep; i < V; i++) probs[ids[i]] = 0.0f;
+  for (size_t i = keep; i < ids.size(); i++) probs[ids[i]] = 0.0f;
   renormalise(probs, V);
 }
 

@@ -23,8 +23,8 @@ void soft_sampler_params_validate(const SoftSamplerParams& p, int vocab_size) {
   check(vocab_size <= 0 || p.max_topk <= vocab_size, "max_topk must be <= the vocabulary size ",
         vocab_size, " (got ", p.max_topk, ")");
   check(std::isfinite(p.dirichlet_alpha) && p.dirichlet_alpha > 0,
-        "dirichlet_alpha must be > 0 (got ", p.dirichlet_alpha, ")");
-  check(std::isfinite(p.gumbel_tau) && p.gumbel_tau > 0, "gumbel_tau must be > 0 (got ",
+        "dirichlet.alpha must be > 0 (got ", p.dirichlet_alpha, ")");
+  check(std::isfinite(p.gumbel_tau) && p.gumbel_tau > 0, "gumbel.tau must be > 0 (got ",
         p.gumbel_tau, ")");
   check(std::isfinite(p.moi_beta) && p.moi_beta >= 0, "moi_beta must be >= 0 (got ", p.moi_beta,
         ")");
@@ -36,7 +36,9 @@ int topk_concept(const float* probs, int V, int K, std::vector<float>* w, std::v
   for (int v = 0; v < V; v++)
     if (probs[v] > 0) order.push_back(v);
   int k = std::min<int>(K, (int)order.size());
-  auto better = [&](int a, int b) { return probs[a] > probs[b] || (probs[a] == probs[b] && a < b); };
+  auto better = [&](int a, int b) {  // higher probability first, ties by lower id
+    return probs[a] > probs[b] || (probs[a] == probs[b] && a < b);
+  };
   std::partial_sort(order.begin(), order.begin() + k, order.end(), better);
   w->resize(k);
   ids->resize(k);
