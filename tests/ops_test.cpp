@@ -36,6 +36,24 @@ TEST(Ops, MatmulMatchesReferenceOnAwkwardShapes) {
   }
 }
 
+TEST(Ops, TransposedMatmulMatchesReference) {
+  const int shapes[][3] = {{1, 1, 1}, {8, 40, 32}, {13, 7, 50}, {256, 300, 70}, {9, 64, 17}, {70, 5, 100}};
+  int seed = 100;
+  for (auto& s : shapes) {
+    int M = s[0], K = s[1], N = s[2];
+    auto a = random_vec((size_t)K * M, seed++), b = random_vec((size_t)K * N, seed++);
+    for (bool acc : {false, true}) {
+      auto init = random_vec((size_t)M * N, seed++);
+      std::vector<float> fast = init, ref = init;
+      matmul_tn(fast.data(), a.data(), b.data(), M, K, N, acc);
+      matmul_tn_ref(ref.data(), a.data(), b.data(), M, K, N, acc);
+      for (size_t i = 0; i < fast.size(); i++)
+        ASSERT_NEAR(fast[i], ref[i], 1e-4 * (1 + std::fabs(ref[i])) * std::sqrt((double)K))
+            << "M=" << M << " K=" << K << " N=" << N << " i=" << i;
+    }
+  }
+}
+
 TEST(Ops, MatmulRowResultIndependentOfBatch) {
   // the row computed alone equals the row computed among others, bit for bit
   int M = 75, K = 77, N = 129;  // row tails, column tails, chunked columns

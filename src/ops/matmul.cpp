@@ -1,5 +1,7 @@
 #include "ops/matmul.h"
 
+#include "ops/vec.h"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -9,15 +11,14 @@ namespace softslm {
 
 namespace {
 
-// 16 floats; aligned(4) lets us load/store at any float address.
-typedef float v16 __attribute__((vector_size(64), aligned(4)));
 
 constexpr int MR = 8;   // rows of a per micro-tile
 constexpr int NR = 32;  // columns of b per micro-tile (two vectors)
 
 // out[MI, 16*NV] (+)= a[MI, K] . b[K, 16*NV]: MI*NV vector accumulators, one broadcast of a
 // per row and k, the k loop in order (each element a sequential FMA chain).
-template <int MI, int NV>
+// TA: a is stored transposed, element (i, k) at a[k * lda + i].
+template <int MI, int NV, bool TA = false>
 inline void tile(float* out, int ldo, const float* a, int lda, const float* b, int ldb, int K,
                  bool acc) {
   v16 c[MI][NV] = {};
@@ -25,7 +26,7 @@ inline void tile(float* out, int ldo, const float* a, int lda, const float* b, i
     v16 bv[NV];
     for (int v = 0; v < NV; v++) bv[v] = *(const v16*)(b + (size_t)k * ldb + 16 * v);
     for (int i = 0; i < MI; i++) {
-      float s = a[(size_t)i * lda + k];
+      float s = TA ? a[(size_t)k * lda + i] : a[(size_t)i * lda + k];
       for (int v = 0; v < NV; v++) c[i][v] += s * bv[v];
     }
   }
@@ -37,47 +38,53 @@ inline void tile(float* out, int ldo, const float* a, int lda, const float* b, i
 }
 
 // Columns past the last full vector: scalar FMA chains in the same k order.
+template <bool TA>
 inline void tile_scalar(float* out, int ldo, const float* a, int lda, const float* b, int ldb,
                         int K, int mi, int nj, bool acc) {
   for (int i = 0; i < mi; i++)
     for (int j = 0; j < nj; j++) {
       float s = 0.0f;
-      for (int k = 0; k < K; k++) s = __builtin_fmaf(a[(size_t)i * lda + k], b[(size_t)k * ldb + j], s);
+      for (int k = 0; k < K; k++)
+        s = __builtin_fmaf(TA ? a[(size_t)k * lda + i] : a[(size_t)i * lda + k],
+                           b[(size_t)k * ldb + j], s);
       float* o = out + (size_t)i * ldo + j;
       *o = acc ? *o + s : s;
     }
 }
 
-template <int NV>
+template <int NV, bool TA>
 inline void tile_rows(int mi, float* out, int ldo, const float* a, int lda, const float* b, int ldb,
                       int K, bool acc) {
   switch (mi) {
-    case 8: tile<8, NV>(out, ldo, a, lda, b, ldb, K, acc); break;
-    case 7: tile<7, NV>(out, ldo, a, lda, b, ldb, K, acc); break;
-    case 6: tile<6, NV>(out, ldo, a, lda, b, ldb, K, acc); break;
-    case 5: tile<5, NV>(out, ldo, a, lda, b, ldb, K, acc); break;
-    case 4: tile<4, NV>(out, ldo, a, lda, b, ldb, K, acc); break;
-    case 3: tile<3, NV>(out, ldo, a, lda, b, ldb, K, acc); break;
-    case 2: tile<2, NV>(out, ldo, a, lda, b, ldb, K, acc); break;
-    default: tile<1, NV>(out, ldo, a, lda, b, ldb, K, acc); break;
+    case 8: tile<8, NV, TA>(out, ldo, a, lda, b, ldb, K, acc); break;
+    case 7: tile<7, NV, TA>(out, ldo, a, lda, b, ldb, K, acc); break;
+    case 6: tile<6, NV, TA>(out, ldo, a, lda, b, ldb, K, acc); break;
+    case 5: tile<5, NV, TA>(out, ldo, a, lda, b, ldb, K, acc); break;
+    case 4: tile<4, NV, TA>(out, ldo, a, lda, b, ldb, K, acc); break;
+    case 3: tile<3, NV, TA>(out, ldo, a, lda, b, ldb, K, acc); break;
+    case 2: tile<2, NV, TA>(out, ldo, a, lda, b, ldb, K, acc); break;
+    default: tile<1, NV, TA>(out, ldo, a, lda, b, ldb, K, acc); break;
   }
 }
 
-// One micro-tile: rows [i0, i0+mi), columns [j0, j0+nj) with nj <= NR.
-inline void micro(float* out, const float* a, const float* b, int K, int N, int i0, int mi, int j0,
-                  int nj, bool acc) {
+// One micro-tile: rows [i0, i0+mi), columns [j0, j0+nj) with nj <= NR. a is [M, K], or
+// [K, M] when TA.
+template <bool TA = false>
+inline void micro(float* out, const float* a, const float* b, int M, int K, int N, int i0, int mi,
+                  int j0, int nj, bool acc) {
   float* o = out + (size_t)i0 * N + j0;
-  const float* ap = a + (size_t)i0 * K;
+  const float* ap = TA ? a + i0 : a + (size_t)i0 * K;
+  const int lda = TA ? M : K;
   const float* bp = b + j0;
   int done = 0;
   if (nj == NR) {
-    tile_rows<2>(mi, o, N, ap, K, bp, N, K, acc);
+    tile_rows<2, TA>(mi, o, N, ap, lda, bp, N, K, acc);
     done = NR;
   } else if (nj >= 16) {
-    tile_rows<1>(mi, o, N, ap, K, bp, N, K, acc);
+    tile_rows<1, TA>(mi, o, N, ap, lda, bp, N, K, acc);
     done = 16;
   }
-  if (done < nj) tile_scalar(o + done, N, ap, K, bp + done, N, K, mi, nj - done, acc);
+  if (done < nj) tile_scalar<TA>(o + done, N, ap, lda, bp + done, N, K, mi, nj - done, acc);
 }
 
 // Few rows (decode): wide tiles, so each k reads a long contiguous run of b (256-512 bytes
@@ -98,11 +105,11 @@ inline void micro_wide(float* out, const float* a, const float* b, int K, int N,
     }
     return;
   }
-  for (int j = 0; j < nj; j += NR) micro(out, a, b, K, N, 0, mi, j0 + j, std::min(NR, nj - j), acc);
+  for (int j = 0; j < nj; j += NR) micro(out, a, b, mi, K, N, 0, mi, j0 + j, std::min(NR, nj - j), acc);
 }
 
 std::vector<float>& scratch(int which, size_t n) {
-  static thread_local std::vector<float> bufs[2];
+  static thread_local std::vector<float> bufs[1];
   if (bufs[which].size() < n) bufs[which].resize(n);
   return bufs[which];
 }
@@ -119,14 +126,9 @@ void matmul_nn_ref(float* out, const float* a, const float* b, int M, int K, int
     }
 }
 
-void matmul_nn(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate) {
-  if (M <= kSmallM) {
-    const int NT = (N + NW - 1) / NW;
-#pragma omp parallel for schedule(static) if ((long)M * N * K > (1 << 16))
-    for (int jt = 0; jt < NT; jt++)
-      micro_wide(out, a, b, K, N, M, jt * NW, std::min(NW, N - jt * NW), accumulate);
-    return;
-  }
+// The row-tile sweep shared by matmul_nn and matmul_tn.
+template <bool TA>
+void gemm(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate) {
   const int MT = (M + MR - 1) / MR;
   // Column chunks keep the slice of b a thread sweeps (K x NC floats) near 256 KB, in L2,
   // while many row tiles reuse it; small M (decode) streams b once, no chunking.
@@ -140,10 +142,35 @@ void matmul_nn(float* out, const float* a, const float* b, int M, int K, int N, 
     for (int it = 0; it < MT; it++)
       for (int jt = 0; jt < NT; jt++) {
         int i0 = it * MR, j0 = c0 + jt * NR;
-        micro(out, a, b, K, N, i0, std::min(MR, M - i0), j0, std::min(NR, c0 + nc - j0),
-              accumulate);
+        micro<TA>(out, a, b, M, K, N, i0, std::min(MR, M - i0), j0, std::min(NR, c0 + nc - j0),
+                  accumulate);
       }
   }
+}
+
+void matmul_nn(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate) {
+  if (M <= kSmallM) {
+    const int NT = (N + NW - 1) / NW;
+#pragma omp parallel for schedule(static) if ((long)M * N * K > (1 << 16))
+    for (int jt = 0; jt < NT; jt++)
+      micro_wide(out, a, b, K, N, M, jt * NW, std::min(NW, N - jt * NW), accumulate);
+    return;
+  }
+  gemm<false>(out, a, b, M, K, N, accumulate);
+}
+
+void matmul_tn(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate) {
+  gemm<true>(out, a, b, M, K, N, accumulate);
+}
+
+void matmul_tn_ref(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate) {
+  for (int i = 0; i < M; i++)
+    for (int j = 0; j < N; j++) {
+      double s = 0;
+      for (int k = 0; k < K; k++) s += (double)a[(size_t)k * M + i] * b[(size_t)k * N + j];
+      float* o = out + (size_t)i * N + j;
+      *o = accumulate ? *o + (float)s : (float)s;
+    }
 }
 
 void transpose(float* out, const float* in, int rows, int cols) {
@@ -174,10 +201,8 @@ void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, co
     transpose(wT.data(), w, C, OC);
     matmul_nn(dinp, dout, wT.data(), N, OC, C, true);
   }
-  // dw[C, OC] += inpT[C, N] . dout[N, OC]
-  std::vector<float>& inpT = scratch(1, (size_t)C * N);
-  transpose(inpT.data(), inp, N, C);
-  matmul_nn(dw, inpT.data(), dout, C, N, OC, true);
+  // dw[C, OC] += inp^T . dout[N, OC]
+  matmul_tn(dw, inp, dout, C, N, OC, true);
   if (dbias) {
     int nt = omp_get_max_threads();
     std::vector<float> part((size_t)nt * OC, 0.0f);

@@ -13,6 +13,10 @@ void matmul_nn(float* out, const float* a, const float* b, int M, int K, int N, 
 // The simple reference the fast kernel is tested against (double accumulation).
 void matmul_nn_ref(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate);
 
+// out[M, N] (+)= a^T . b with a stored [K, M] (the weight-gradient product), same guarantees.
+void matmul_tn(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate);
+void matmul_tn_ref(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate);
+
 // out[N, OC] = inp[N, C] . w[C, OC] + bias[OC]   (bias may be null)
 void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int N, int C,
                     int OC);

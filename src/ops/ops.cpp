@@ -1,5 +1,7 @@
 #include "ops/ops.h"
 
+#include "ops/vec.h"
+
 #include <omp.h>
 
 #include <cmath>
@@ -97,25 +99,37 @@ void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, co
 
 static const float kGeluScale = 0.7978845608028654f;  // sqrt(2 / pi)
 
+// gelu_new(x) = 0.5 x (1 + tanh(u)) = x * sigmoid(2u),  u = sqrt(2/pi) (x + 0.044715 x^3)
+template <typename T>
+inline T gelu_elem(T x) {
+  T u = kGeluScale * (x + 0.044715f * x * x * x);
+  return x / (1.0f + exp_fast(-2.0f * u));
+}
+
+// d gelu / dx = s + 2 x s (1 - s) u',  s = sigmoid(2u),  u' = sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+template <typename T>
+inline T gelu_grad(T x) {
+  T u = kGeluScale * (x + 0.044715f * x * x * x);
+  T sg = 1.0f / (1.0f + exp_fast(-2.0f * u));
+  T du = kGeluScale * (1.0f + 3.0f * 0.044715f * x * x);
+  return sg + 2.0f * x * sg * (1.0f - sg) * du;
+}
+
 void gelu_forward(float* out, const float* inp, int n) {
+  const int nv = n / 16;
 #pragma omp parallel for schedule(static) if ((long)n * 8 > kMinParallelWork)
-  for (int i = 0; i < n; i++) {
-    float x = inp[i];
-    float u = kGeluScale * (x + 0.044715f * x * x * x);
-    out[i] = 0.5f * x * (1.0f + std::tanh(u));
-  }
+  for (int i = 0; i < nv; i++) v16_store(out + 16 * i, gelu_elem(v16_load(inp + 16 * i)));
+  for (int i = nv * 16; i < n; i++) out[i] = gelu_elem(inp[i]);
 }
 
 void gelu_backward(float* dinp, const float* inp, const float* dout, int n) {
+  const int nv = n / 16;
 #pragma omp parallel for schedule(static) if ((long)n * 8 > kMinParallelWork)
-  for (int i = 0; i < n; i++) {
-    float x = inp[i];
-    float u = kGeluScale * (x + 0.044715f * x * x * x);
-    float th = std::tanh(u);
-    float sech2 = 1.0f - th * th;
-    float g = 0.5f * (1.0f + th) + 0.5f * x * sech2 * kGeluScale * (1.0f + 3.0f * 0.044715f * x * x);
-    dinp[i] += g * dout[i];
+  for (int i = 0; i < nv; i++) {
+    float* d = dinp + 16 * i;
+    v16_store(d, v16_load(d) + gelu_grad(v16_load(inp + 16 * i)) * v16_load(dout + 16 * i));
   }
+  for (int i = nv * 16; i < n; i++) dinp[i] += gelu_grad(inp[i]) * dout[i];
 }
 
 void residual_forward(float* out, const float* a, const float* b, int n) {
@@ -131,28 +145,29 @@ void residual_backward(float* da, float* db, const float* dout, int n) {
   }
 }
 
+// att[t] = exp(att[t] - mx) for t < n, returning the sum (vector exp, scalar sum in order)
+static float exp_shift(float* att, int n, float mx) {
+  int t = 0;
+  for (; t + 16 <= n; t += 16) v16_store(att + t, exp_fast(v16_load(att + t) - mx));
+  for (; t < n; t++) att[t] = exp_fast(att[t] - mx);
+  float sum = 0;
+  for (t = 0; t < n; t++) sum += att[t];
+  return sum;
+}
+
 void attention_row(float* out, float* att, const float* q, const float* K, const float* V, int n,
                    int hs, int stride, float scale) {
   float mx = -INFINITY;
   for (int t = 0; t < n; t++) {
-    const float* k = K + (size_t)t * stride;
-    float s = 0;
-    for (int i = 0; i < hs; i++) s += q[i] * k[i];
-    s *= scale;
+    float s = dot16(q, K + (size_t)t * stride, hs) * scale;
     att[t] = s;
-    if (s > mx) mx = s;
+    mx = s > mx ? s : mx;
   }
-  float sum = 0;
-  for (int t = 0; t < n; t++) {
-    att[t] = std::exp(att[t] - mx);
-    sum += att[t];
-  }
-  float inv = 1.0f / sum;
+  float inv = 1.0f / exp_shift(att, n, mx);
   for (int i = 0; i < hs; i++) out[i] = 0.0f;
   for (int t = 0; t < n; t++) {
     att[t] *= inv;
-    const float* v = V + (size_t)t * stride;
-    for (int i = 0; i < hs; i++) out[i] += att[t] * v[i];
+    axpy16(out, att[t], V + (size_t)t * stride, hs);
   }
 }
 
@@ -191,12 +206,8 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
           for (int t2 = 0; t2 <= t; t2++) {
             const float* v = qkv + ((size_t)b * T + t2) * C3 + 2 * C + h * hs;
             float* dv = dqkv + ((size_t)b * T + t2) * C3 + 2 * C + h * hs;
-            float s = 0;
-            for (int i = 0; i < hs; i++) {
-              s += v[i] * d[i];
-              dv[i] += a[t2] * d[i];
-            }
-            datt[t2] = s;
+            datt[t2] = dot16(v, d, hs);
+            axpy16(dv, a[t2], d, hs);
           }
           // softmax backward: dpre = a * (datt - sum(a * datt))
           float dot = 0;
@@ -205,10 +216,8 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
           for (int t2 = 0; t2 <= t; t2++) {
             const float* k = qkv + ((size_t)b * T + t2) * C3 + C + h * hs;
             float* dk = dqkv + ((size_t)b * T + t2) * C3 + C + h * hs;
-            for (int i = 0; i < hs; i++) {
-              dq[i] += dpre[t2] * k[i];
-              dk[i] += dpre[t2] * q[i];
-            }
+            axpy16(dq, dpre[t2], k, hs);
+            axpy16(dk, dpre[t2], q, hs);
           }
         }
   }
@@ -225,11 +234,7 @@ float softmax_crossentropy_forward(float* logits, float* losses, const int* targ
     for (int v = 0; v < V; v++) mx = p[v] > mx ? p[v] : mx;
     int tgt = targets ? targets[n] : -1;
     float zt = tgt >= 0 ? p[tgt] - mx : 0.0f;
-    double sum = 0;
-    for (int v = 0; v < V; v++) {
-      p[v] = std::exp(p[v] - mx);
-      sum += p[v];
-    }
+    double sum = exp_shift(p, V, mx);
     float inv = (float)(1.0 / sum);
     for (int v = 0; v < V; v++) p[v] *= inv;
     float loss = 0;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "ops/vec.h"
 
 namespace softslm {
 
@@ -12,11 +13,11 @@ void softmax_temperature(const float* logits, int V, float temperature, float* p
   float inv_t = 1.0f / temperature;
   float mx = -INFINITY;
   for (int v = 0; v < V; v++) mx = std::max(mx, logits[v]);
+  int v = 0;
+  for (; v + 16 <= V; v += 16) v16_store(probs + v, exp_fast((v16_load(logits + v) - mx) * inv_t));
+  for (; v < V; v++) probs[v] = exp_fast((logits[v] - mx) * inv_t);
   double sum = 0;
-  for (int v = 0; v < V; v++) {
-    probs[v] = std::exp((logits[v] - mx) * inv_t);
-    sum += probs[v];
-  }
+  for (v = 0; v < V; v++) sum += probs[v];
   float inv = (float)(1.0 / sum);
   for (int v = 0; v < V; v++) probs[v] *= inv;
 }

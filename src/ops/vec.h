@@ -1,0 +1,77 @@
+// SIMD helpers for the kernels: a 16-float vector type (GCC vector extensions, compiled for
+// the build machine's ISA) and a fast exp whose scalar and vector forms give identical bits,
+// so a value never depends on whether it fell in a vector lane or the scalar tail.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+namespace softslm {
+
+typedef float v16 __attribute__((vector_size(64), aligned(4)));   // loads at any float address
+typedef int32_t vi16 __attribute__((vector_size(64), aligned(4)));
+
+inline v16 v16_load(const float* p) { return *(const v16*)p; }
+inline void v16_store(float* p, v16 v) { *(v16*)p = v; }
+inline v16 v16_set1(float x) { return v16{} + x; }
+inline float v16_hsum(v16 v) {
+  float s = 0;
+  for (int i = 0; i < 16; i++) s += v[i];
+  return s;
+}
+
+template <typename T>
+inline T splat(float v) {
+  if constexpr (sizeof(T) == sizeof(float))
+    return v;
+  else
+    return v16_set1(v);
+}
+
+// exp(x) for float or v16 (Cephes-style range reduction + degree-6 polynomial, ~1 ulp on
+// [-87, 88]; inputs are clamped there, so exp(-inf) gives ~1e-38 rather than 0).
+template <typename T>
+inline T exp_fast(T x) {
+  const float kLog2e = 1.44269504088896341f, kC1 = 0.693359375f, kC2 = -2.12194440e-4f;
+  const float kMagic = 12582912.0f;  // 1.5 * 2^23: adding and subtracting rounds to an integer
+  T lo = splat<T>(-87.3f), hi = splat<T>(88.3f);
+  x = x < lo ? lo : x;
+  x = x > hi ? hi : x;
+  T n = (x * kLog2e + kMagic) - kMagic;  // round(x / ln 2)
+  T r = x - n * kC1 - n * kC2;
+  T y = splat<T>(1.9875691500e-4f);
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * (r * r) + r + 1.0f;
+  if constexpr (sizeof(T) == sizeof(float)) {
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    std::memcpy(&scale, &bits, sizeof scale);
+    return y * scale;
+  } else {
+    vi16 bits = (__builtin_convertvector(n, vi16) + 127) << 23;
+    return y * (T)bits;
+  }
+}
+
+
+// sum_i a[i] * b[i] with 16-wide partial sums (n a multiple of 16 takes no scalar tail)
+inline float dot16(const float* a, const float* b, int n) {
+  v16 acc = {};
+  int i = 0;
+  for (; i + 16 <= n; i += 16) acc += v16_load(a + i) * v16_load(b + i);
+  float s = v16_hsum(acc);
+  for (; i < n; i++) s += a[i] * b[i];
+  return s;
+}
+
+// y[i] += a * x[i]
+inline void axpy16(float* y, float a, const float* x, int n) {
+  int i = 0;
+  for (; i + 16 <= n; i += 16) v16_store(y + i, v16_load(y + i) + a * v16_load(x + i));
+  for (; i < n; i++) y[i] += a * x[i];
+}
+
+}  // namespace softslm
