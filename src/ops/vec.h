@@ -13,10 +13,14 @@ typedef int32_t vi16 __attribute__((vector_size(64), aligned(4)));
 inline v16 v16_load(const float* p) { return *(const v16*)p; }
 inline void v16_store(float* p, v16 v) { *(v16*)p = v; }
 inline v16 v16_set1(float x) { return v16{} + x; }
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v4 __attribute__((vector_size(16)));
+// Pairwise tree sum of the 16 lanes (a fixed order, so results are reproducible).
 inline float v16_hsum(v16 v) {
-  float s = 0;
-  for (int i = 0; i < 16; i++) s += v[i];
-  return s;
+  v8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+         __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+  v4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
+  return (b[0] + b[2]) + (b[1] + b[3]);
 }
 
 template <typename T>
