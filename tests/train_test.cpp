@@ -346,6 +346,18 @@ TEST(TrainData, JsonlTextAndPromptCompletionWithLossMask) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(TrainData, ADocumentEndingWithEndOfTextGetsNoSecondOne) {
+  std::string dir = make_temp_dir();
+  write_file_atomic(dir + "/d.jsonl",
+                    "{\"prompt\": \"1+2=\", \"completion\": \"<think>3</think>3<|endoftext|>\"}\n"
+                    "{\"prompt\": \"2+2=\", \"completion\": \"<think>4</think>4\"}\n");
+  Tokenizer tok = tiny_tokenizer();
+  TokenStream s = data_load_stream({dir + "/d.jsonl"}, "auto", true, tok, "");
+  EXPECT_EQ(tokenizer_decode(tok, s.tokens),
+            "1+2=<think>3</think>3<|endoftext|>2+2=<think>4</think>4<|endoftext|>");
+  std::filesystem::remove_all(dir);
+}
+
 TEST(TrainData, BadJsonlLinesNameFileAndLine) {
   std::string dir = make_temp_dir();
   std::string f = dir + "/bad.jsonl";

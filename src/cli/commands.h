@@ -9,5 +9,6 @@ void register_generate(CLI::App& app);
 void register_score(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_tokenizer(CLI::App& app);
+void register_data(CLI::App& app);
 
 }  // namespace softslm

@@ -160,8 +160,10 @@ TokenStream data_tokenize(const Tokenizer& tok, const std::vector<Document>& doc
     uint8_t prompt_mask = completion_only_loss ? 0 : 1;
     for (int id : prompt_ids[i]) s.tokens.push_back(id), s.mask.push_back(prompt_mask);
     for (int id : completion_ids[i]) s.tokens.push_back(id), s.mask.push_back(1);
-    s.tokens.push_back(eot);
-    s.mask.push_back(1);
+    if (s.tokens.empty() || s.tokens.back() != eot) {  // a document that ends itself keeps one
+      s.tokens.push_back(eot);
+      s.mask.push_back(1);
+    }
     s.doc_ends.push_back(s.tokens.size());
   }
   return s;
@@ -182,7 +184,7 @@ TokenStream data_load_stream(const std::vector<std::string>& files, const std::s
                              bool completion_only_loss, const Tokenizer& tok,
                              const std::string& cache_path) {
   std::vector<std::string> contents;
-  uint64_t key = fnv1a(std::string("softslm-data-v1"));
+  uint64_t key = fnv1a(std::string("softslm-data-v2"));
   key = fnv1a(&completion_only_loss, 1, key);
   key = fnv1a(std::to_string(tokenizer_hash(tok)), key);
   for (const auto& f : files) {

@@ -1,0 +1,167 @@
+// Reasoning tasks with a short, mechanical chain of thought: generators (JSONL training and
+// evaluation sets), an exact checker and a solver for each task.
+//
+// ---- Tasks, prompts and answers (fixed: evaluation sets made elsewhere use them) ----
+//
+//   add   prompt "{a}+{b}="                   answer: a + b in decimal
+//   mul   prompt "{a}*{b}="                   answer: a * b in decimal
+//   path  prompt "{edges}|{start}?{c1},{c2}=" answer: the candidate reachable from start
+//
+// Numbers are decimal without leading zeros ("0" itself is fine). `edges` are "x>y" pairs
+// separated by single spaces; node names are 1-3 lowercase letters.
+//
+// ---- Completions: "<think>" + chain_of_thought + "</think>" + answer + "<|endoftext|>" ----
+//
+// add (a, b): digits are taken from the right, the shorter number padded with zeros. Step i
+//   is "{a_i}+{b_i}+{c_i}={t_i},{r_i}" with c_0 = 0, t_i = a_i + b_i + c_i (decimal, 0..19),
+//   c_{i+1} = t_i / 10, and r_i = (t_i % 10) followed by r_{i-1} (the result digits so far,
+//   most significant first). Steps continue while digits remain or the carry is 1 (a final
+//   carry is the step "0+0+1=1,{1 r}"); they are joined by single spaces. The last r is the
+//   answer.  479+8653= -> "9+3+0=12,2 7+5+1=13,32 4+6+1=11,132 0+8+1=9,9132"
+// mul (a, b): one partial product per digit b_j of b, from the right: "{a}*{m_j}={p_j}" with
+//   m_j = b_j * 10^j and p_j = a * m_j (decimal, so a zero digit gives "...*0=0"); when b has
+//   more than one digit, a final "{p_0}+{p_1}+...={answer}". Joined by single spaces.
+//   4739*58= -> "4739*8=37912 4739*50=236950 37912+236950=274862";  4739*8= -> "4739*8=37912"
+// path, --path-cot bfs (default): breadth-first search from start, layer by layer. Layer 0 is
+//   start; layer k+1 lists the targets v of edges "u>v" with u in layer k and v in no earlier
+//   layer, in the order the edges appear in the prompt (each node once). Nodes within a layer
+//   are joined by ",", layers by " ". The search stops right after the reachable candidate is
+//   listed, so the chain of thought ends with the answer.
+//   "a>bc y>zz bc>q a>x x>k m>y|a?q,zz=" -> "a bc,x q"
+// path, --path-cot path: the path found by that search, "start>...>answer", each node's
+//   predecessor being the source of the edge that listed it.   same prompt -> "a>bc>q"
+// --cot none: an empty chain of thought, "<think></think>{answer}<|endoftext|>".
+//
+// ---- Path instances (the ProsQA idea: the answer needs a search, not a glance) ----
+//
+// The reachable candidate T lies 2-4 edges (shortest path; --min/max-depth) from start. The
+// other candidate F lies in a region no edge from the reachable region enters: F is 2 or more
+// edges below a root of its own (depth within 1 of T's), so its in-edges come only from nodes
+// unreachable from start. Branches from start (or from the path to T) end at a depth within 1
+// of T's; T and F get the same number of extra in-edges and of out-edges, so degree tells them
+// apart no better than chance; one edge leads from the unreachable region into the reachable
+// one when the edge budget allows (the graph is then weakly connected). Edges are distinct,
+// never self-loops nor the reverse of another edge; their order and the candidates' order are
+// random. Nodes: 8-16, edges: 8-20 by default (at least nodes - 2); depth D needs
+// max(D + 5, 2D + 2) nodes (so depth 4 comes with 10-16 nodes by default).
+//
+// ---- Splits (train / val / test never share an instance, whatever the seeds and n) ----
+//
+// Each prompt has a canonical key (add/mul: the two operands in ascending order, since the
+// operations commute; path: the edges sorted, start, the candidates sorted). The key's 64-bit
+// hash (FNV-1a, then the splitmix64 finaliser) modulo 100 picks the split: 0-89 train,
+// 90-94 val, 95-99 test. A generator draws instances from its own random stream (seeded by
+// task, split and seed) and keeps only those whose key falls in the requested split and is
+// new to the file. So the output is deterministic in (task, split, seed, flags), the first n
+// lines do not depend on n, and a split too small for n ends with an Error.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/rng.h"
+
+namespace softslm {
+
+// Difficulty and format knobs; each task reads its own.
+struct TaskParams {
+  int add_min_digits = 1, add_max_digits = 5;     // add: digit counts of a and b
+  int mul_a_min_digits = 1, mul_a_max_digits = 4;  // mul: digit counts of a
+  int mul_b_min_digits = 1, mul_b_max_digits = 2;  // mul: digit counts of b
+  int path_min_nodes = 8, path_max_nodes = 16;
+  int path_min_edges = 8, path_max_edges = 20;
+  int path_min_depth = 2, path_max_depth = 4;  // shortest start -> answer path, in edges
+  bool cot = true;                             // false: empty <think></think>
+  std::string path_cot = "bfs";                // "bfs" or "path"
+};
+
+struct DataSpec {
+  std::string task = "add";  // add, mul, path, or mix (the three in turn: add, mul, path, ...)
+  std::string split = "train";  // train, val, test
+  uint64_t seed = 0;
+  int n = 1;
+  TaskParams params;
+};
+
+struct TaskInstance {
+  std::string id;    // "{task}-{split}-{index}"; "mix-{split}-{index}" in a mix
+  std::string task;  // add, mul or path
+  std::string prompt, answer, completion;
+};
+
+// The tasks a generator knows ("add", "mul", "path"); "mix" is accepted by data_generate.
+const std::vector<std::string>& task_names();
+
+// Throws Error (one line, naming the flag) when spec cannot be generated: unknown task or
+// split, n < 1, a min above its max, values out of range, a depth too long for the nodes...
+void data_spec_validate(const DataSpec& spec);
+// The instances, in order. Throws Error when the split holds fewer than n distinct instances.
+std::vector<TaskInstance> data_generate(const DataSpec& spec);
+// One JSON object per line: {"id","task","prompt","answer","completion"}.
+std::string data_to_jsonl(const std::vector<TaskInstance>& instances);
+
+// Solves a prompt of the task ("add", "mul", "path"); throws Error on a malformed prompt (or a
+// path prompt without exactly one reachable candidate).
+std::string task_solve(const std::string& task, const std::string& prompt);
+// True when answer_text, trimmed of ASCII white space at both ends, equals task_solve(prompt)
+// exactly. Throws Error on a malformed prompt.
+bool task_check(const std::string& task, const std::string& prompt,
+                const std::string& answer_text);
+// The answer part of a completion: the text after the first "</think>" up to the first
+// "<|endoftext|>" after it (or the end), trimmed. With no "</think>": "" when the text holds
+// "<think>" (thinking never ended), else the whole text up to "<|endoftext|>", trimmed.
+std::string task_cot_answer(const std::string& completion);
+// The chain of thought of a prompt, as the generator writes it (path_cot: "bfs" or "path").
+std::string task_cot(const std::string& task, const std::string& prompt,
+                     const std::string& path_cot = "bfs");
+
+// The canonical key of a prompt and the split it belongs to ("train", "val" or "test").
+std::string task_canonical_key(const std::string& task, const std::string& prompt);
+std::string task_split_of(const std::string& task, const std::string& prompt);
+
+// ---- Building blocks (the task files; also handy for tests and tools) ----
+
+std::string trim_ascii(const std::string& s);
+uint64_t task_hash(const std::string& s);  // FNV-1a 64 + splitmix64 finaliser
+
+// Decimal strings without leading zeros.
+bool is_decimal(const std::string& s);
+std::string dec_add(const std::string& a, const std::string& b);
+std::string dec_mul_digit(const std::string& a, int d);
+std::string dec_mul(const std::string& a, const std::string& b);
+// A uniform number with exactly `digits` digits (1 digit: 0..9).
+std::string dec_random(Rng& r, int digits);
+
+// One drawn instance before split and dedupe filtering. ok = false: the draw failed (path
+// graphs too dense for the edge budget); draw again.
+struct TaskDraw {
+  bool ok = false;
+  std::string prompt;
+};
+TaskDraw add_draw(Rng& r, const TaskParams& p);
+TaskDraw mul_draw(Rng& r, const TaskParams& p);
+TaskDraw path_draw(Rng& r, const TaskParams& p);
+
+// add and mul prompts: the operands; throws on a malformed prompt.
+std::pair<std::string, std::string> arith_parse(const std::string& prompt, char op);
+std::string add_cot(const std::string& a, const std::string& b);
+std::string mul_cot(const std::string& a, const std::string& b);
+
+struct PathPrompt {
+  std::vector<std::pair<std::string, std::string>> edges;  // in prompt order
+  std::string start, c1, c2;
+};
+PathPrompt path_parse(const std::string& prompt);  // throws on a malformed prompt
+std::string path_format(const PathPrompt& p);
+bool path_name_ok(const std::string& name);  // 1-3 lowercase letters
+// BFS layers from start in the CoT's order (see above), each node once; the search stops
+// after `stop` is listed (or runs to the end when stop is empty or unreachable).
+std::vector<std::vector<std::string>> path_bfs_layers(const PathPrompt& p,
+                                                      const std::string& stop = "");
+std::string path_solve(const PathPrompt& p);
+// Fewest nodes an instance of this depth needs: max(depth + 5, 2 * depth + 2).
+int path_nodes_needed(int depth);
+std::string path_cot(const PathPrompt& p, const std::string& mode);  // "bfs" or "path"
+
+}  // namespace softslm
