@@ -355,6 +355,27 @@ TEST(TokenizerTest, TrainingCompresses) {
                                                         << held_out.size() << " bytes";
 }
 
+TEST(TokenizerTest, NoDigitMergesKeepsOneTokenPerDigit) {
+  std::string text;
+  for (int i = 0; i < 300; i++) text += std::to_string(1000 + i * 37) + "+" + std::to_string(i) + "=x ";
+  Tokenizer merged = tokenizer_train({text}, 400, {kEndOfText});
+  Tokenizer split = tokenizer_train({text}, 400, {kEndOfText}, /*merge_digits=*/false);
+  std::vector<int> ids = tokenizer_encode(split, "12345+678=x");
+  EXPECT_EQ(tokenizer_decode(split, ids), "12345+678=x");
+  int digit_tokens = 0;
+  for (int id : ids) {
+    std::string b = tokenizer_decode(split, &id, 1);
+    if (b.find_first_of("0123456789") != std::string::npos) {
+      EXPECT_EQ(b.size(), 1u) << "'" << b << "'";
+      digit_tokens++;
+    }
+  }
+  EXPECT_EQ(digit_tokens, 8);
+  for (const auto& [l, r] : split.merges)
+    EXPECT_EQ((l + r).find_first_of("0123456789"), std::string::npos);
+  EXPECT_LT(tokenizer_encode(merged, "12345+678=x").size(), ids.size());
+}
+
 TEST(TokenizerTest, DecodeRejectsBadIds) {
   const Tokenizer& t = small_tok();
   EXPECT_THROW(tokenizer_decode(t, std::vector<int>{1, -1}), Error);

@@ -15,7 +15,7 @@ struct TokenizerArgs {
   std::vector<std::string> inputs, specials{kEndOfText, kThinkOpen, kThinkClose};
   std::string out, tokenizer, text, text_file, ids;
   int vocab_size = 4096;
-  bool no_special = false;
+  bool no_special = false, no_merge_digits = false;
 };
 
 void run_train(const TokenizerArgs& a) {
@@ -23,7 +23,7 @@ void run_train(const TokenizerArgs& a) {
   check(!a.out.empty(), "give --out (a tokenizer.json path)");
   std::vector<std::string> texts;
   for (const auto& f : a.inputs) texts.push_back(read_file(f));
-  Tokenizer tok = tokenizer_train(texts, a.vocab_size, a.specials);
+  Tokenizer tok = tokenizer_train(texts, a.vocab_size, a.specials, !a.no_merge_digits);
   tokenizer_save(tok, a.out);
   std::cerr << "wrote " << a.out << " (" << tokenizer_vocab_size(tok) << " ids, "
             << tok.merges.size() << " merges)\n";
@@ -71,6 +71,7 @@ void register_tokenizer(CLI::App& app) {
       ->capture_default_str();
   tr->add_option("--special", a->specials, "Special tokens (replaces the default three)");
   tr->add_option("-o,--out", a->out, "Output tokenizer.json")->required();
+  tr->add_flag("--no-merge-digits", a->no_merge_digits, "Keep numbers one token per digit");
   tr->callback([a] { run_train(*a); });
   CLI::App* en = c->add_subcommand("encode", "Text -> ids (JSON)");
   en->add_option("-t,--tokenizer", a->tokenizer, "tokenizer.json, or a model directory")->required();

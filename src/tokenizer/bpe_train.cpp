@@ -92,7 +92,7 @@ struct Trainer {
 }  // namespace
 
 Tokenizer tokenizer_train(const std::vector<std::string>& texts, int vocab_size,
-                          const std::vector<std::string>& special_tokens) {
+                          const std::vector<std::string>& special_tokens, bool merge_digits) {
   int n_special = int(special_tokens.size());
   if (vocab_size < 256 + n_special)
     fail("tokenizer_train: vocab_size ", vocab_size, " is below 256 byte tokens + ", n_special,
@@ -160,6 +160,7 @@ Tokenizer tokenizer_train(const std::vector<std::string>& texts, int vocab_size,
     int a = pair_left(top.pair), b = pair_right(top.pair);
     std::string merged = tr.id_to_bytes[a] + tr.id_to_bytes[b];
     if (special_set.count(merged)) continue;  // never build a special's bytes (see top)
+    if (!merge_digits && merged.find_first_of("0123456789") != std::string::npos) continue;
     int c;
     auto oit = ordinary.find(merged);
     if (oit != ordinary.end()) {

@@ -27,9 +27,12 @@ Tokenizer tokenizer_load(const std::string& path);
 void tokenizer_save(const Tokenizer& tok, const std::string& path);
 
 // Trains a byte-level BPE vocabulary of vocab_size ids (256 byte tokens + merges + specials)
-// from the given texts; deterministic.
+// from the given texts; deterministic. merge_digits = false learns no merge whose result holds
+// an ASCII digit, so numbers stay one token per digit (for arithmetic tasks); the files stay
+// plain GPT-2 BPE (the merges are simply absent). Stops early when no pair is left to merge.
 Tokenizer tokenizer_train(const std::vector<std::string>& texts, int vocab_size,
-                          const std::vector<std::string>& special_tokens);
+                          const std::vector<std::string>& special_tokens,
+                          bool merge_digits = true);
 
 // Encodes text. With allow_special, exact occurrences of special-token strings become their
 // single ids; without it, special strings are encoded as ordinary text (never special ids).

@@ -22,6 +22,7 @@ const ConfigSchema& schema() {
       KEY("model.n_head", Int, model.n_head, true),
       KEY("model.layer_norm_epsilon", Float, model.layer_norm_epsilon, true),
       KEY("tokenizer.path", String, tokenizer_path, true),
+      KEY("tokenizer.merge_digits", Bool, tokenizer_merge_digits, true),
       KEY("data.train", StrList, train_files, true),
       KEY("data.val", StrList, val_files, true),
       KEY("data.val_fraction", Double, val_fraction, true),

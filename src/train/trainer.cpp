@@ -105,7 +105,8 @@ Tokenizer make_tokenizer(const TrainConfig& cfg) {
     std::vector<std::string> texts;
     for (const auto& f : cfg.train_files)
       for (auto& d : data_read_documents(f, cfg.format)) texts.push_back(d.prompt + d.completion);
-    tok = tokenizer_train(texts, cfg.model.vocab_size, {kEndOfText, kThinkOpen, kThinkClose});
+    tok = tokenizer_train(texts, cfg.model.vocab_size, {kEndOfText, kThinkOpen, kThinkClose},
+                          cfg.tokenizer_merge_digits);
   }
   check(tokenizer_special_id(tok, kEndOfText) >= 0, "the tokenizer has no ", kEndOfText,
         " token");
