@@ -7,7 +7,9 @@ MODEL ?= models/sample
 PROMPT ?= Once upon a time
 SOFTSLM = $(BUILD)/softslm
 
-.PHONY: all setup build run test bench clean
+TASK_DATA = data/tasks
+
+.PHONY: all setup build run test bench clean task-data default-model
 
 all: build
 
@@ -26,6 +28,21 @@ test: build
 
 bench: build
 	$(SOFTSLM) bench
+
+# The shipped task model: data (seeded, splits never overlap), then training (~50 min, 2 cores).
+task-data: build
+	$(SOFTSLM) data --task add --n 60000 --split train --seed 1 --out $(TASK_DATA)/add-train.jsonl
+	$(SOFTSLM) data --task mul --n 60000 --split train --seed 1 --out $(TASK_DATA)/mul-train.jsonl
+	$(SOFTSLM) data --task path --n 120000 --split train --seed 1 --out $(TASK_DATA)/path-train.jsonl
+	$(SOFTSLM) data --task add --n 500 --split val --seed 1 --out $(TASK_DATA)/add-val.jsonl
+	$(SOFTSLM) data --task mul --n 500 --split val --seed 1 --out $(TASK_DATA)/mul-val.jsonl
+	$(SOFTSLM) data --task path --n 500 --split val --seed 1 --out $(TASK_DATA)/path-val.jsonl
+
+default-model: task-data
+	$(SOFTSLM) train --config configs/train-tasks.yaml
+	mkdir -p models/default
+	cp runs/tasks/config.json runs/tasks/model.safetensors runs/tasks/tokenizer.json \
+	   runs/tasks/train_config.yaml runs/tasks/metrics.jsonl models/default/
 
 clean:
 	rm -rf $(BUILD)

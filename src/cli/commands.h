@@ -9,6 +9,8 @@ void register_generate(CLI::App& app);
 void register_score(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_tokenizer(CLI::App& app);
+void register_eval(CLI::App& app);
+void register_report(CLI::App& app);
 void register_data(CLI::App& app);
 
 }  // namespace softslm

@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
   softslm::register_score(app);
   softslm::register_bench(app);
   softslm::register_tokenizer(app);
+  softslm::register_eval(app);
+  softslm::register_report(app);
   softslm::register_data(app);
   try {
     app.parse(argc, argv);

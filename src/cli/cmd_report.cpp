@@ -1,0 +1,33 @@
+// softslm report / viz: the HTML report of an eval directory, and a single trace's chart.
+#include "base/error.h"
+#include "base/io.h"
+#include "cli/commands.h"
+#include "report/report.h"
+
+namespace softslm {
+
+void register_report(CLI::App& app) {
+  auto eval_dir = std::make_shared<std::string>(), out = std::make_shared<std::string>();
+  CLI::App* r = app.add_subcommand("report", "HTML report of an eval output directory");
+  r->add_option("--eval", *eval_dir, "Directory written by softslm eval --out")->required();
+  r->add_option("-o,--out", *out, "Output HTML file")->required();
+  r->callback([eval_dir, out] {
+    nlohmann::json summary;
+    std::string path = *eval_dir + "/summary.json";
+    try {
+      summary = nlohmann::json::parse(read_file(path));
+    } catch (const nlohmann::json::exception&) {
+      fail(path, ": not valid JSON");
+    }
+    check(summary.is_array(), path, ": expected the array written by softslm eval");
+    write_file_atomic(*out, report_html(summary, read_file(*eval_dir + "/traces.jsonl"),
+                                        "softslm evaluation: " + *eval_dir));
+  });
+  auto trace = std::make_shared<std::string>(), vout = std::make_shared<std::string>();
+  CLI::App* v = app.add_subcommand("viz", "HTML chart of one generation's trace (generate --trace)");
+  v->add_option("trace", *trace, "Trace JSONL")->required();
+  v->add_option("-o,--out", *vout, "Output HTML file")->required();
+  v->callback([trace, vout] { write_file_atomic(*vout, trace_html(read_file(*trace), *trace)); });
+}
+
+}  // namespace softslm

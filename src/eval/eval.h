@@ -1,0 +1,102 @@
+// The evaluation harness: run named decoding configurations over a set of prompts with known
+// answers, with one strict answer rule and the same prompts and seeds for every configuration,
+// and summarise accuracy, pass@k and token use.
+#pragma once
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "generate/generate.h"
+#include "tokenizer/tokenizer.h"
+
+namespace softslm {
+
+struct EvalExample {
+  std::string id, task, prompt, answer;  // task may be "" for external sets
+};
+
+// A named decoding configuration. Plain decoding (mode off) samples every token with the
+// after-thinking filters; soft modes use both phases. One parameter struct for all.
+struct DecodeConfig {
+  std::string name;
+  SoftThinkingParams soft;
+};
+
+// The built-in configurations: greedy, sampled (the paper's T 0.6, top-k 30, top-p 0.95,
+// min-p 0.001), soft (the paper's soft thinking), soft-greedy (argmax concepts... K = 10 with
+// greedy answer), soft-gumbel (tau_g 0.5), soft-dirichlet (alpha 1), soft-moi, entropy-gate.
+std::vector<DecodeConfig> decode_configs_builtin();
+// Resolves names against a YAML file of named configurations (name: {soft-thinking keys},
+// optional "base: NAME"), falling back to the built-ins; throws Error on an unknown name.
+std::vector<DecodeConfig> decode_configs_resolve(const std::vector<std::string>& names,
+                                                 const std::string& yaml_file);
+// Expands "key=v1,v2,..." sweeps into the grid of configurations derived from `base`, named
+// "base[key=v,...]".
+std::vector<DecodeConfig> decode_configs_sweep(const DecodeConfig& base,
+                                               const std::vector<std::string>& sweeps);
+
+// Reads {"prompt","answer"} JSONL (optional "id", "task"); throws Error naming file:line.
+std::vector<EvalExample> eval_read_jsonl(const std::string& path);
+
+// The strict answer rule for every configuration: the generated text after the first
+// </think> up to <|endoftext|>, trimmed of ASCII white space; "" when </think> never comes.
+std::string eval_extract_answer(const std::string& generated_text);
+
+struct SampleOutcome {
+  int example = 0, sample = 0;
+  bool correct = false;
+  int n_tokens = 0;         // generated tokens, eos included
+  int thinking_tokens = 0;  // tokens before the first </think> (all, when it never comes)
+  std::string think_end;    // end_tag | cold_stop | budget | entropy_gate | ""
+  std::string stop_reason;
+  std::string output;       // generated text (special tokens spelled out)
+  std::string extracted;    // the answer by the strict rule
+};
+
+struct Metrics {
+  int n_examples = 0, samples = 1;
+  double pass1 = 0;               // mean over examples of (correct samples / k)
+  double passk = 0;               // fraction of examples with at least one correct sample
+  double mean_tokens = 0;         // over all samples
+  double mean_tokens_correct = 0; // over correct samples (0 when none)
+  double mean_thinking = 0;       // thinking tokens, over all samples
+  double cold_stop_rate = 0, budget_rate = 0;
+};
+// outcomes: every (example, sample) of one configuration; examples gives the task grouping.
+Metrics eval_metrics(const std::vector<SampleOutcome>& outcomes, int samples);
+
+struct EvalOptions {
+  int samples = 1;            // k samples per prompt (seeds differ)
+  uint64_t seed = 0;          // sample j of example i uses seed + i * samples + j
+  int max_new_tokens = 1000;  // the context end usually stops first
+  int batch = 32;             // sequences decoded together
+  int trace_examples = 3;     // first examples whose per-step trace is kept (sample 0)
+  bool append_think = true;   // prompts end with <think> for every configuration
+};
+
+struct EvalRun {
+  DecodeConfig config;
+  std::vector<SampleOutcome> outcomes;  // example-major, then sample
+  std::map<std::string, Metrics> by_task;  // "" = all examples
+  double seconds = 0, tokens_per_s = 0;
+  std::vector<std::vector<StepRecord>> traces;  // [trace_examples] steps of sample 0
+};
+
+// Runs one configuration over the examples. progress(done, total) after each batch.
+EvalRun eval_run(const Model& m, const Tokenizer& tok, const std::vector<EvalExample>& examples,
+                 const DecodeConfig& cfg, const EvalOptions& opt,
+                 const std::function<void(int, int)>& progress = nullptr);
+
+// Markdown table of every run (one row per configuration and task).
+std::string eval_markdown(const std::vector<EvalRun>& runs);
+// Summary JSON (configs, metrics per task) and per-example JSONL rows.
+nlohmann::json eval_summary_json(const std::vector<EvalRun>& runs);
+std::string eval_results_jsonl(const std::vector<EvalRun>& runs,
+                               const std::vector<EvalExample>& examples);
+// Traces as JSONL rows {"config","example","id","prompt","steps":[trace records]}.
+std::string eval_traces_jsonl(const std::vector<EvalRun>& runs,
+                              const std::vector<EvalExample>& examples, const Tokenizer& tok);
+
+}  // namespace softslm
