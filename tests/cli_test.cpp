@@ -248,3 +248,38 @@ TEST(Cli, SoftThinkingRefusesBadParametersAndModelsWithoutTags) {
   EXPECT_EQ(ok["mode"], "entropy_gate");
   EXPECT_GT(ok["thinking_steps"].get<int>(), 0);
 }
+
+TEST(Cli, EvalWritesTablesResultsTracesAndReport) {
+  std::string d = make_temp_dir();
+  write_file_atomic(d + "/set.jsonl",
+                    "{\"id\": \"a\", \"prompt\": \"the cat\", \"answer\": \"sat\", \"task\": \"t1\"}\n"
+                    "{\"id\": \"b\", \"prompt\": \"a dog\", \"answer\": \"x\", \"task\": \"t2\"}\n");
+  std::string cmd = "eval --model " + model_dir() + " --data " + d +
+                    "/set.jsonl --decode greedy,soft --samples 2 --max-new-tokens 6 -q --out " + d +
+                    "/ev --html " + d + "/r.html";
+  RunResult r = run_cli(cmd);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("| greedy | t1 | 1 |"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("| soft | all | 2 |"), std::string::npos) << r.out;
+  json summary = json::parse(read_file(d + "/ev/summary.json"));
+  ASSERT_EQ(summary.size(), 2u);
+  EXPECT_EQ(summary[1]["config"], "soft");
+  std::string results = read_file(d + "/ev/results.jsonl");
+  EXPECT_EQ(std::count(results.begin(), results.end(), '\n'), 2 * 2 * 2);  // configs x examples x k
+  EXPECT_TRUE(file_exists(d + "/ev/traces.jsonl"));
+  EXPECT_NE(read_file(d + "/r.html").find("<h2>Example generations</h2>"), std::string::npos);
+  // same prompts and seeds: a second run gives identical per-example results
+  RunResult again = run_cli(cmd);
+  ASSERT_EQ(again.exit_code, 0);
+  EXPECT_EQ(read_file(d + "/ev/results.jsonl"), results);
+  RunResult rep = run_cli("report --eval " + d + "/ev -o " + d + "/r2.html");
+  EXPECT_EQ(rep.exit_code, 0) << rep.out;
+  EXPECT_TRUE(file_exists(d + "/r2.html"));
+  expect_one_line_error(run_cli("eval --model " + model_dir() + " --data " + d +
+                                "/set.jsonl --decode nope"),
+                        "nope");
+  expect_one_line_error(run_cli("eval --model " + model_dir() + " --data " + d +
+                                "/set.jsonl --sweep max_topk=0"),
+                        "max_topk");
+  expect_one_line_error(run_cli("report --eval " + d + "/missing -o " + d + "/x.html"), "summary.json");
+}

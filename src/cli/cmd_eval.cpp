@@ -60,6 +60,7 @@ void run_eval(const EvalArgs& a) {
     }
   }
   LoadedModel lm = load_model_dir(a.model);
+  for (const DecodeConfig& c : configs) decode_config_validate(c, lm.model.cfg.vocab_size);
   std::vector<EvalRun> runs;
   ProgressLine bar(stderr, -1, a.quiet);
   auto t0 = std::chrono::steady_clock::now();

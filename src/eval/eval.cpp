@@ -109,6 +109,18 @@ std::vector<DecodeConfig> decode_configs_sweep(const DecodeConfig& base,
   return grid;
 }
 
+void decode_config_validate(const DecodeConfig& c, int vocab_size) {
+  GenerateParams p;
+  p.soft = c.soft;
+  p.sampler = c.soft.sampler.after;
+  p.think_open_id = p.think_close_id = 0;  // the tags themselves are checked against the model
+  try {
+    generate_params_validate(p, vocab_size);
+  } catch (const Error& e) {
+    fail("configuration '", c.name, "': ", e.what());
+  }
+}
+
 std::vector<EvalExample> eval_read_jsonl(const std::string& path) {
   std::vector<EvalExample> out;
   std::stringstream ss(read_file(path));

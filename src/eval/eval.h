@@ -37,6 +37,9 @@ std::vector<DecodeConfig> decode_configs_resolve(const std::vector<std::string>&
 std::vector<DecodeConfig> decode_configs_sweep(const DecodeConfig& base,
                                                const std::vector<std::string>& sweeps);
 
+// Throws Error naming the configuration and the bad parameter.
+void decode_config_validate(const DecodeConfig& c, int vocab_size);
+
 // Reads {"prompt","answer"} JSONL (optional "id", "task"); throws Error naming file:line.
 std::vector<EvalExample> eval_read_jsonl(const std::string& path);
 
