@@ -1,5 +1,6 @@
 // Reasoning-task generators: chains of thought re-executed step by step, the checker, splits,
 // path instance invariants, determinism, difficulty flags, bad specs.
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -116,41 +117,149 @@ TEST(TaskAdd, DigitCountsAreUniformAndRespected) {
 
 // ---- mul ----
 
+// Re-executes a mul chain of thought against the operands: each block's header (the running
+// sum S and the low digits it hands on), every multiply step (digit of a, digit of b, digit of
+// S, carry, total, result so far); returns the final value (the last running sum).
+std::string replay_mul(const std::string& a, const std::string& b, const std::string& cot) {
+  static const std::regex header0(R"((\d+)\*(\d):(.*))");
+  static const std::regex header(R"((\d+)\+(\d+)\*(\d)(0*):(\d*))");
+  static const std::regex step0(R"((\d)\*(\d)\+(\d)=(\d{1,2}),(\d+))");
+  static const std::regex step(R"((\d)\*(\d)\+(\d)\+(\d)=(\d{1,2}),(\d+))");
+  auto strip = [](const std::string& r) {
+    size_t nz = r.find_first_not_of('0');
+    return nz == std::string::npos ? std::string("0") : r.substr(nz);
+  };
+  std::vector<std::string> toks = split_on(cot, ' ');
+  size_t k = 0;  // next token
+  std::string sum, last_r;  // the running sum S (stripped) and the last result so far
+  uint64_t av = std::stoull(a), bv = std::stoull(b), pow10 = 1;
+  for (size_t j = 0; j < b.size(); j++, pow10 *= 10) {
+    int d = b[b.size() - 1 - j] - '0';
+    std::smatch m;
+    std::string first_step, r;
+    if (j == 0) {
+      if (k >= toks.size() || !std::regex_match(toks[k], m, header0)) {
+        ADD_FAILURE() << "bad mul header at token " << k << " in " << cot;
+        return "";
+      }
+      EXPECT_EQ(m[1].str(), a) << "block 0 of " << cot;
+      EXPECT_EQ(m[2].str(), std::string(1, char('0' + d))) << "block 0 of " << cot;
+      first_step = m[3].str();  // block 0: the first step follows the ':' directly
+    } else {
+      if (k >= toks.size() || !std::regex_match(toks[k], m, header)) {
+        ADD_FAILURE() << "bad mul header at token " << k << " in " << cot;
+        return "";
+      }
+      EXPECT_EQ(m[1].str(), sum) << "block " << j << " of " << cot;
+      EXPECT_EQ(m[2].str(), a) << "block " << j << " of " << cot;
+      EXPECT_EQ(m[3].str(), std::string(1, char('0' + d))) << "block " << j << " of " << cot;
+      EXPECT_EQ(m[4].str(), std::string(j, '0')) << "block " << j << " of " << cot;
+      // The initial result so far: S's low j digits, zero-padded to j digits.
+      std::string low = std::string(j, '0') + sum;
+      low = low.substr(low.size() - j);
+      EXPECT_EQ(m[5].str(), low) << "block " << j << " of " << cot;
+      r = low;
+    }
+    k++;
+    int carry = 0;
+    for (size_t i = 0; i < a.size() || i + j < sum.size() || carry; i++) {
+      std::string tok = (i == 0 && j == 0) ? first_step : k < toks.size() ? toks[k++] : "";
+      std::smatch s;
+      if (!std::regex_match(tok, s, j == 0 ? step0 : step)) {
+        ADD_FAILURE() << "bad mul step \"" << tok << "\" (block " << j << ", digit " << i
+                      << ") in " << cot;
+        return "";
+      }
+      int o = j == 0 ? 0 : 1;  // block 0 steps have no digit of S
+      int x = std::stoi(s[1]), y = std::stoi(s[2]), sd = o ? std::stoi(s[3]) : 0;
+      int c = std::stoi(s[3 + o]), t = std::stoi(s[4 + o]);
+      EXPECT_EQ(x, i < a.size() ? a[a.size() - 1 - i] - '0' : 0) << tok << " in " << cot;
+      EXPECT_EQ(y, d) << tok << " in " << cot;
+      EXPECT_EQ(sd, i + j < sum.size() ? sum[sum.size() - 1 - i - j] - '0' : 0)
+          << tok << " in " << cot;
+      EXPECT_EQ(c, carry) << tok << " in " << cot;
+      EXPECT_EQ(t, x * y + sd + c) << tok << " in " << cot;
+      EXPECT_EQ(s[4 + o].str(), std::to_string(t)) << tok << " in " << cot;
+      r = std::to_string(t % 10) + r;
+      EXPECT_EQ(s[5 + o].str(), r) << tok << " in " << cot;
+      carry = t / 10;
+    }
+    // The loop took one step per digit of a or of S (past the j low ones) plus one per
+    // non-zero carry left, so a step too many or too few shows as a bad header or step next.
+    sum = strip(r);
+    last_r = r;
+    EXPECT_EQ(sum, std::to_string(av * (bv % (pow10 * 10)))) << "block " << j << " of " << cot;
+  }
+  EXPECT_EQ(k, toks.size()) << "trailing tokens in " << cot;
+  // The last result so far is the answer, but for a one-digit b of 0 with a of 2+ digits and
+  // for a = 0 with b of 2+ digits (r is then all zeros, the answer 0).
+  if ((b == "0" && a.size() > 1) || (a == "0" && b.size() > 1))
+    EXPECT_EQ(strip(last_r), "0") << cot;
+  else
+    EXPECT_EQ(last_r, sum) << cot;
+  return sum;
+}
+
 TEST(TaskMul, ChainOfThoughtLeadsToTheAnswer) {
-  static const std::regex term(R"((\d+)\*(\d+)=(\d+))");
-  TaskParams wide;
+  TaskParams wide, long_a;
   wide.mul_b_min_digits = 3, wide.mul_b_max_digits = 3;
-  for (const auto& xs : {gen("mul", 2000), gen("mul", 200, "val", 2, wide)})
+  long_a.mul_a_min_digits = 5, long_a.mul_a_max_digits = 7;
+  long_a.mul_b_min_digits = 1, long_a.mul_b_max_digits = 4;
+  int b_zero_digits = 0, final_carries = 0;
+  for (const auto& xs :
+       {gen("mul", 2000), gen("mul", 200, "val", 2, wide), gen("mul", 200, "test", 3, long_a)})
     for (const auto& x : xs) {
       auto [as, bs] = arith_parse(x.prompt, '*');
       uint64_t a = std::stoull(as), b = std::stoull(bs);
       EXPECT_EQ(x.answer, std::to_string(a * b)) << x.prompt;
       EXPECT_EQ(x.answer, task_solve("mul", x.prompt));
-      std::vector<std::string> parts = split_on(cot_of(x), ' ');
-      ASSERT_EQ(parts.size(), bs.size() + (bs.size() > 1 ? 1 : 0)) << x.completion;
-      uint64_t sum = 0, pow10 = 1;
-      std::vector<std::string> products;
-      for (size_t j = 0; j < bs.size(); j++, pow10 *= 10) {
-        std::smatch m;
-        ASSERT_TRUE(std::regex_match(parts[j], m, term)) << parts[j];
-        EXPECT_EQ(m[1].str(), as);
-        uint64_t mj = (uint64_t)(bs[bs.size() - 1 - j] - '0') * pow10;
-        EXPECT_EQ(m[2].str(), std::to_string(mj)) << x.completion;
-        EXPECT_EQ(m[3].str(), std::to_string(a * mj)) << x.completion;
-        products.push_back(m[3].str());
-        sum += a * mj;
-      }
-      EXPECT_EQ(std::to_string(sum), x.answer);
-      if (bs.size() > 1) {
-        std::string want;
-        for (size_t j = 0; j < products.size(); j++) want += (j ? "+" : "") + products[j];
-        EXPECT_EQ(parts.back(), want + "=" + x.answer);
-      } else {
-        EXPECT_EQ(products[0], x.answer);
-      }
+      std::string cot = cot_of(x);
+      EXPECT_EQ(cot, mul_cot(as, bs));
+      EXPECT_EQ(replay_mul(as, bs, cot), x.answer) << x.prompt;
+      b_zero_digits += bs.size() > 1 && bs.find('0') != std::string::npos;
+      final_carries += cot.find("0*") != std::string::npos;
     }
-  EXPECT_EQ(mul_cot("4739", "58"), "4739*8=37912 4739*50=236950 37912+236950=274862");
-  EXPECT_EQ(mul_cot("12", "305"), "12*5=60 12*0=0 12*300=3600 60+0+3600=3660");
+  EXPECT_GT(b_zero_digits, 50);  // the draws do exercise zero digits and final carries
+  EXPECT_GT(final_carries, 500);
+  EXPECT_EQ(mul_cot("8574", "92"),
+            "8574*2:4*2+0=8,8 7*2+0=14,48 5*2+1=11,148 8*2+1=17,7148 0*2+1=1,17148 "
+            "17148+8574*90:8 4*9+4+0=40,08 7*9+1+4=68,808 5*9+7+6=58,8808 8*9+1+5=78,88808 "
+            "0*9+0+7=7,788808");
+  EXPECT_EQ(mul_cot("47", "3"), "47*3:7*3+0=21,1 4*3+2=14,41 0*3+1=1,141");
+  EXPECT_EQ(mul_cot("12", "305"),
+            "12*5:2*5+0=10,0 1*5+1=6,60 60+12*00:0 2*0+6+0=6,60 1*0+0+0=0,060 "
+            "60+12*300:60 2*3+0+0=6,660 1*3+0+0=3,3660");
+  EXPECT_EQ(mul_cot("5", "99"), "5*9:5*9+0=45,5 0*9+4=4,45 45+5*90:5 5*9+4+0=49,95 0*9+0+4=4,495");
+  EXPECT_EQ(mul_cot("0", "40"), "0*0:0*0+0=0,0 0+0*40:0 0*4+0+0=0,00");
+  EXPECT_EQ(mul_cot("12", "0"), "12*0:2*0+0=0,0 1*0+0=0,00");
+  EXPECT_EQ(mul_cot("0", "7"), "0*7:0*7+0=0,0");
+  EXPECT_EQ(replay_mul("12", "0", mul_cot("12", "0")), "0");
+  EXPECT_EQ(replay_mul("0", "40", mul_cot("0", "40")), "0");
+  // The replay catches a dropped final carry, a wrong carry, a wrong digit and a wrong header.
+  auto failures = [](const std::string& a, const std::string& b, const std::string& cot) {
+    testing::TestPartResultArray results;
+    {
+      testing::ScopedFakeTestPartResultReporter intercept(
+          testing::ScopedFakeTestPartResultReporter::INTERCEPT_ONLY_CURRENT_THREAD, &results);
+      replay_mul(a, b, cot);
+    }
+    return results.size();
+  };
+  EXPECT_EQ(failures("47", "3", "47*3:7*3+0=21,1 4*3+2=14,41 0*3+1=1,141"), 0u);
+  EXPECT_GT(failures("47", "3", "47*3:7*3+0=21,1 4*3+2=14,41"), 0u);
+  EXPECT_GT(failures("47", "3", "47*3:7*3+0=21,1 4*3+1=13,31 0*3+1=1,131"), 0u);
+  EXPECT_GT(failures("47", "3", "47*3:7*3+0=21,1 4*3+2=14,51 0*3+1=1,151"), 0u);
+  EXPECT_GT(failures("47", "3", "47*3:7*3+0=21,1 4*3+2=14,41 0*3+1=1,141 0*3+0=0,0141"), 0u);
+  const std::string ok = "12*0:2*0+0=0,0 1*0+0=0,00 0+12*20:0 2*2+0+0=4,40 1*2+0+0=2,240";
+  EXPECT_EQ(failures("12", "20", ok), 0u);
+  EXPECT_GT(failures("12", "20", "12*0:2*0+0=0,0 1*0+0=0,00 12*2:0 2*2+0=4,40 1*2+0=2,240"), 0u);
+  EXPECT_GT(failures("12", "20", "12*0:2*0+0=0,0 1*0+0=0,00 0+12*2:0 2*2+0+0=4,40 1*2+0+0=2,240"), 0u);
+  // A wrong digit of S, wrong low digits of S handed on, a dropped final carry, a wrong sum.
+  EXPECT_EQ(failures("5", "99", "5*9:5*9+0=45,5 0*9+4=4,45 45+5*90:5 5*9+4+0=49,95 0*9+0+4=4,495"), 0u);
+  EXPECT_GT(failures("5", "99", "5*9:5*9+0=45,5 0*9+4=4,45 45+5*90:5 5*9+5+0=50,05 0*9+0+5=5,505"), 0u);
+  EXPECT_GT(failures("5", "99", "5*9:5*9+0=45,5 0*9+4=4,45 45+5*90:0 5*9+4+0=49,90 0*9+0+4=4,490"), 0u);
+  EXPECT_GT(failures("5", "99", "5*9:5*9+0=45,5 0*9+4=4,45 45+5*90:5 5*9+4+0=49,95"), 0u);
+  EXPECT_GT(failures("5", "99", "5*9:5*9+0=45,5 0*9+4=4,45 40+5*90:5 5*9+4+0=49,95 0*9+0+4=4,495"), 0u);
 }
 
 TEST(TaskMul, DigitFlagsAreRespected) {
@@ -486,10 +595,11 @@ TEST(TaskData, DefaultLengthsStayShort) {
     max_cot[x.task] = std::max(max_cot[x.task], cot_of(x).size());
   }
   EXPECT_LE(max_cot["add"], 80u);
-  EXPECT_LE(max_cot["mul"], 50u);
+  EXPECT_LE(max_cot["mul"], 165u);  // the most over all default operands (9999*99= and others)
   EXPECT_LE(max_cot["path"], 60u);
   EXPECT_LE(max_total["add"], 130u);
-  EXPECT_LE(max_total["mul"], 100u);
+  EXPECT_LE(max_total["mul"], 207u);  // the most over all default operands (9999*99=)
+  EXPECT_EQ(mul_cot("9999", "99").size(), 165u);  // those worst cases, checked offline
   EXPECT_LE(max_total["path"], 240u);
 }
 

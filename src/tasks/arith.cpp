@@ -1,5 +1,6 @@
 // add and mul: decimal string arithmetic, draws, parsing, chains of thought.
 #include <algorithm>
+#include <vector>
 
 #include "base/error.h"
 #include "tasks/tasks.h"
@@ -107,17 +108,31 @@ std::string add_cot(const std::string& a, const std::string& b) {
 }
 
 std::string mul_cot(const std::string& a, const std::string& b) {
-  std::string out, sum_line;
+  std::string out, sum;  // sum: the running sum S, without leading zeros
   for (size_t j = 0; j < b.size(); j++) {
     int d = b[b.size() - 1 - j] - '0';
-    std::string m = d == 0 ? "0" : std::to_string(d) + std::string(j, '0');
-    std::string p = dec_mul(a, m);
-    if (!out.empty()) out += ' ';
-    out += a + "*" + m + "=" + p;
-    if (j) sum_line += '+';
-    sum_line += p;
+    // The result digits so far, most significant first: S's low j digits (zero-padded).
+    std::string r(j, '0');
+    for (size_t k = 0; k < j && k < sum.size(); k++) r[j - 1 - k] = sum[sum.size() - 1 - k];
+    if (j == 0)
+      out += a + "*" + char('0' + d) + ":";
+    else
+      out += " " + sum + "+" + a + "*" + char('0' + d) + std::string(j, '0') + ":" + r;
+    int carry = 0;
+    for (size_t i = 0; i < a.size() || i + j < sum.size() || carry; i++) {
+      int x = i < a.size() ? a[a.size() - 1 - i] - '0' : 0;
+      int s = i + j < sum.size() ? sum[sum.size() - 1 - i - j] - '0' : 0;
+      int t = x * d + s + carry;
+      r.insert(r.begin(), char('0' + t % 10));
+      if (i || j) out += ' ';
+      out += std::to_string(x) + "*" + std::to_string(d) + "+";
+      if (j) out += std::to_string(s) + "+";
+      out += std::to_string(carry) + "=" + std::to_string(t) + "," + r;
+      carry = t / 10;
+    }
+    size_t nz = r.find_first_not_of('0');  // the new running sum: r without leading zeros
+    sum = nz == std::string::npos ? "0" : r.substr(nz);
   }
-  if (b.size() > 1) out += " " + sum_line + "=" + dec_mul(a, b);
   return out;
 }
 

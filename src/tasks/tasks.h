@@ -18,10 +18,30 @@
 //   most significant first). Steps continue while digits remain or the carry is 1 (a final
 //   carry is the step "0+0+1=1,{1 r}"); they are joined by single spaces. The last r is the
 //   answer.  479+8653= -> "9+3+0=12,2 7+5+1=13,32 4+6+1=11,132 0+8+1=9,9132"
-// mul (a, b): one partial product per digit b_j of b, from the right: "{a}*{m_j}={p_j}" with
-//   m_j = b_j * 10^j and p_j = a * m_j (decimal, so a zero digit gives "...*0=0"); when b has
-//   more than one digit, a final "{p_0}+{p_1}+...={answer}". Joined by single spaces.
-//   4739*58= -> "4739*8=37912 4739*50=236950 37912+236950=274862";  4739*8= -> "4739*8=37912"
+// mul (a, b): digit by digit, like add, with the running sum folded into each multiply step
+//   (no separate addition). One block per digit d_j of b, from the right (j = 0, 1, ...);
+//   each block builds a result so far r, and its last r without leading zeros ("0" when all
+//   are zeros) is the running sum S_j = a * (the low j + 1 digits of b).
+//   Block 0: the header "{a}*{d_0}:", then steps over the digits a_i of a from the right,
+//   "{a_i}*{d_0}+{c_i}={t_i},{r_i}" with c_0 = 0, t_i = a_i * d_0 + c_i (decimal, 0..89),
+//   c_{i+1} = t_i / 10, r_i = (t_i % 10) followed by r_{i-1}, r_{-1} empty; the first step
+//   follows the ':' directly.
+//   Block j >= 1: the header "{S_{j-1}}+{a}*{d_j}{z_j}:{l_j}" with z_j = j zeros and l_j the
+//   low j digits of S_{j-1} (zero-padded to j digits), so "17148+8574*90:8" and "60+12*00:0";
+//   then steps "{a_i}*{d_j}+{s_i}+{c_i}={t_i},{r_i}" with s_i = digit i + j of S_{j-1} from
+//   the right (0 beyond its length), c_0 = 0, t_i = a_i * d_j + s_i + c_i (0..98), c_{i+1} =
+//   t_i / 10, r_i = (t_i % 10) followed by r_{i-1}, r_{-1} = l_j.
+//   In every block, steps continue (a_i = 0 past a's digits, s_i = 0 past S's) while digits of
+//   a or of S remain or the carry is non-zero (at most one step past a's digits). The last r
+//   is kept exactly as built, so zeros can lead it ("060"). Headers and steps are joined by
+//   single spaces. The last r is the answer, except when it is all zeros: a one-digit b of 0
+//   with a of 2+ digits ("00"), and a = 0 with b of 2+ digits; the answer is then 0.
+//   8574*92= -> "8574*2:4*2+0=8,8 7*2+0=14,48 5*2+1=11,148 8*2+1=17,7148 0*2+1=1,17148
+//     17148+8574*90:8 4*9+4+0=40,08 7*9+1+4=68,808 5*9+7+6=58,8808 8*9+1+5=78,88808
+//     0*9+0+7=7,788808"  (one line)
+//   12*305= -> "12*5:2*5+0=10,0 1*5+1=6,60 60+12*00:0 2*0+6+0=6,60 1*0+0+0=0,060
+//     60+12*300:60 2*3+0+0=6,660 1*3+0+0=3,3660"  (one line)
+//   47*3= -> "47*3:7*3+0=21,1 4*3+2=14,41 0*3+1=1,141"
 // path, --path-cot bfs (default): breadth-first search from start, layer by layer. Layer 0 is
 //   start; layer k+1 lists the targets v of edges "u>v" with u in layer k and v in no earlier
 //   layer, in the order the edges appear in the prompt (each node once). Nodes within a layer
