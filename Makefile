@@ -6,10 +6,11 @@ JOBS ?= $(shell nproc)
 MODEL ?= models/sample
 PROMPT ?= Once upon a time
 SOFTSLM = $(BUILD)/softslm
+PYTHON ?= /usr/bin/python3  # Debian's, where scripts/setup --with-torch installs python3-torch
 
 TASK_DATA = data/tasks
 
-.PHONY: all setup build run test bench clean task-data default-model
+.PHONY: all setup build run test bench bench-torch clean task-data default-model
 
 all: build
 
@@ -28,6 +29,14 @@ test: build
 
 bench: build
 	$(SOFTSLM) bench
+
+# softslm and the same model in PyTorch eager, same machine, same run (installs python3-torch)
+bench-torch: build
+	scripts/setup --with-torch
+	$(PYTHON) bench/torch_reference.py --parity --model models/sample --softslm $(SOFTSLM)
+	$(SOFTSLM) bench --json > $(BUILD)/bench-softslm.json
+	$(PYTHON) bench/torch_reference.py --bench --json > $(BUILD)/bench-torch.json
+	$(PYTHON) bench/compare.py $(BUILD)/bench-softslm.json $(BUILD)/bench-torch.json
 
 # The shipped task model: data (seeded, splits never overlap), then training (~50 min, 2 cores).
 task-data: build

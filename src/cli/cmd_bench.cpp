@@ -1,5 +1,8 @@
-// softslm bench: training, prefill and decode throughput of a model (the reference config by
-// default, randomly initialised). Median of --repeats runs after one warm-up run.
+// softslm bench: decode (single stream: greedy, sampled, soft thinking; batched), prefill and
+// training throughput of a model (the reference config by default, randomly initialised),
+// and memory. Median of --repeats runs after one warm-up run. Decode runs first, so the peak
+// RSS it reports is the decoding process's, before any training buffer exists.
+#include <omp.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -8,7 +11,6 @@
 #include <ctime>
 #include <functional>
 #include <iostream>
-#include <omp.h>
 
 #include "base/error.h"
 #include "cli/cli_common.h"
@@ -24,7 +26,7 @@ namespace {
 struct BenchArgs {
   std::string model;
   int threads = 0, repeats = 5, batch = 16, decode_tokens = 0;
-  bool json = false;
+  bool json = false, no_train = false;
 };
 
 double seconds_of(const std::function<void()>& f) {
@@ -42,10 +44,17 @@ double median_seconds(int repeats, const std::function<void()>& f) {
   return t[t.size() / 2];
 }
 
+double peak_rss_mb() {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss / 1024.0;
+}
+
 void run_bench(const BenchArgs& a) {
   set_threads(a.threads);
   check(a.repeats >= 1, "--repeats must be >= 1");
   check(a.batch >= 1, "--batch must be >= 1");
+  double rss_start = peak_rss_mb();
   Model m = a.model.empty() ? model_create(ModelConfig{}) : model_load(a.model);
   if (a.model.empty()) model_init_random(m, 1);
   const ModelConfig& c = m.cfg;
@@ -56,30 +65,8 @@ void run_bench(const BenchArgs& a) {
     for (auto& x : v) x = (int)rng_below(rng, V);
     return v;
   };
-
-  // training step: forward + backward over [batch, n_ctx]
-  TrainGraph g = train_graph_create(m, a.batch, T);
-  auto inp = random_ids(a.batch * T), tgt = random_ids(a.batch * T);
-  double t_train = median_seconds(a.repeats, [&] {
-    gpt2_forward(m, g, inp.data(), tgt.data(), a.batch, T);
-    gpt2_backward(m, g);
-  });
-  double train_tps = a.batch * T / t_train;
-  // forward+backward FLOPs ~ 6 * params * tokens + attention (12 * L * T * C per token)
-  double flops_per_tok = 6.0 * m.num_params + 6.0 * c.n_layer * T * c.n_embd;
-  g = TrainGraph{};
-
-  // prefill of a full-context prompt
-  Transformer tr = transformer_create(m, 1);
-  auto prompt = random_ids(T);
-  std::vector<int> seq(T, 0), pos(T);
-  for (int t = 0; t < T; t++) pos[t] = t;
-  std::vector<float> logits(V);
-  int last = T - 1;
-  double t_prefill = median_seconds(a.repeats, [&] {
-    transformer_forward_tokens(tr, T, seq.data(), pos.data(), prompt.data(), 1, &last,
-                               logits.data());
-  });
+  const double weights_mb = m.num_params * 4.0 / 1048576;
+  const double kv_mb = 2.0 * c.n_layer * c.n_ctx * c.n_embd * 4.0 / 1048576;  // one sequence
 
   // single-stream decode from a one-token prompt to the context end: greedy; sampled with the
   // paper's filters (T 0.6, top-k 30, top-p 0.95, min-p 0.001); and soft thinking with the same
@@ -99,10 +86,44 @@ void run_bench(const BenchArgs& a) {
   soft.soft.max_thinking_steps = n_dec;
   soft.soft.sampler.max_topk = 10;
   double t_soft = median_seconds(a.repeats, [&] { generate(m, one, soft); });
+  double rss_decode = peak_rss_mb();
 
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  double peak_mb = ru.ru_maxrss / 1024.0;
+  // batched greedy decode: 8 and 32 independent sequences, each from its own 1-token prompt
+  double batched_tps[2];
+  const int batch_sizes[2] = {8, 32};
+  for (int i = 0; i < 2; i++) {
+    std::vector<std::vector<int>> prompts;
+    for (int s = 0; s < batch_sizes[i]; s++) prompts.push_back({(int)rng_below(rng, V)});
+    double t = median_seconds(a.repeats, [&] { generate(m, prompts, greedy); });
+    batched_tps[i] = batch_sizes[i] * n_dec / t;
+  }
+
+  // prefill of a full-context prompt
+  Transformer tr = transformer_create(m, 1);
+  auto prompt = random_ids(T);
+  std::vector<int> seq(T, 0), pos(T);
+  for (int t = 0; t < T; t++) pos[t] = t;
+  std::vector<float> logits(V);
+  int last = T - 1;
+  double t_prefill = median_seconds(a.repeats, [&] {
+    transformer_forward_tokens(tr, T, seq.data(), pos.data(), prompt.data(), 1, &last,
+                               logits.data());
+  });
+
+  // training step: forward + backward over [batch, n_ctx]
+  double train_tps = 0;
+  // forward+backward FLOPs ~ 6 * params * tokens + attention (6 * L * T * C per token)
+  double flops_per_tok = 6.0 * m.num_params + 6.0 * c.n_layer * T * c.n_embd;
+  if (!a.no_train) {
+    TrainGraph g = train_graph_create(m, a.batch, T);
+    auto inp = random_ids(a.batch * T), tgt = random_ids(a.batch * T);
+    double t_train = median_seconds(a.repeats, [&] {
+      gpt2_forward(m, g, inp.data(), tgt.data(), a.batch, T);
+      gpt2_backward(m, g);
+    });
+    train_tps = a.batch * T / t_train;
+  }
+
   char date[32];
   std::time_t now = std::time(nullptr);
   std::strftime(date, sizeof date, "%Y-%m-%d", std::gmtime(&now));
@@ -113,15 +134,26 @@ void run_bench(const BenchArgs& a) {
       {"config", {{"vocab_size", V}, {"n_ctx", T}, {"n_embd", c.n_embd}, {"n_layer", c.n_layer},
                   {"n_head", c.n_head}}},
       {"threads", omp_get_max_threads()},
-      {"train_batch", a.batch},
-      {"train_tokens_per_s", train_tps},
-      {"train_gflops", train_tps * flops_per_tok / 1e9},
-      {"prefill_tokens_per_s", T / t_prefill},
+      {"decode_tokens", n_dec},
       {"decode_tokens_per_s", n_dec / t_decode},
       {"decode_sampled_tokens_per_s", n_dec / t_sampled},
       {"decode_soft_tokens_per_s", n_dec / t_soft},
       {"soft_over_sampled", t_sampled / t_soft},
-      {"peak_rss_mb", peak_mb}};
+      {"decode_gflops", n_dec / t_decode * 2.0 * m.num_params / 1e9},
+      {"batched_decode_8_tokens_per_s", batched_tps[0]},
+      {"batched_decode_32_tokens_per_s", batched_tps[1]},
+      {"prefill_tokens_per_s", T / t_prefill},
+      {"prefill_gflops", T / t_prefill * 2.0 * m.num_params / 1e9},
+      {"weights_mb", weights_mb},
+      {"kv_cache_mb_per_sequence", kv_mb},
+      {"peak_rss_decode_mb", rss_decode},
+      {"rss_before_model_mb", rss_start},
+      {"peak_rss_mb", peak_rss_mb()}};
+  if (!a.no_train) {
+    j["train_batch"] = a.batch;
+    j["train_tokens_per_s"] = train_tps;
+    j["train_gflops"] = train_tps * flops_per_tok / 1e9;
+  }
   if (a.json) {
     std::cout << json_dump(j) << "\n";
     return;
@@ -129,28 +161,35 @@ void run_bench(const BenchArgs& a) {
   std::printf("softslm bench  %s  (%zu params, %d threads, median of %d after warm-up)\n",
               j["model"].get<std::string>().c_str(), m.num_params, omp_get_max_threads(),
               a.repeats);
-  std::printf("  training (fwd+bwd, batch %d x %d)  %10.0f tokens/s  %6.1f GFLOP/s\n", a.batch, T,
-              train_tps, train_tps * flops_per_tok / 1e9);
-  std::printf("  prefill (%d tokens)               %10.0f tokens/s\n", T, T / t_prefill);
   std::printf("  decode, single stream (%d tokens)\n", n_dec);
   std::printf("    greedy                           %10.0f tokens/s\n", n_dec / t_decode);
   std::printf("    sampled (T 0.6, top-k 30, ...)   %10.0f tokens/s\n", n_dec / t_sampled);
   std::printf("    soft thinking, max_topk 10       %10.0f tokens/s  (%.3f x sampled)\n",
               n_dec / t_soft, t_sampled / t_soft);
-  std::printf("  peak memory                        %10.1f MB\n", peak_mb);
+  std::printf("  decode, batched greedy, 8 seqs     %10.0f tokens/s in total\n", batched_tps[0]);
+  std::printf("  decode, batched greedy, 32 seqs    %10.0f tokens/s in total\n", batched_tps[1]);
+  std::printf("  prefill (%d tokens)               %10.0f tokens/s  %6.1f GFLOP/s\n", T,
+              T / t_prefill, T / t_prefill * 2.0 * m.num_params / 1e9);
+  if (!a.no_train)
+    std::printf("  training (fwd+bwd, batch %d x %d)  %10.0f tokens/s  %6.1f GFLOP/s\n", a.batch,
+                T, train_tps, train_tps * flops_per_tok / 1e9);
+  std::printf("  memory: weights %.1f MB, KV cache %.1f MB per sequence; peak RSS %.1f MB while "
+              "decoding (%.1f MB before the model), %.1f MB overall\n",
+              weights_mb, kv_mb, rss_decode, rss_start, peak_rss_mb());
 }
 
 }  // namespace
 
 void register_bench(CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
-  CLI::App* c = app.add_subcommand("bench", "Measure training, prefill and decode throughput");
+  CLI::App* c = app.add_subcommand("bench", "Measure decode, prefill and training throughput and memory");
   c->add_option("-m,--model", a->model, "Model directory (default: reference config, random init)");
   c->add_option("--threads", a->threads, "Threads; 0 = all cores")->capture_default_str();
   c->add_option("--repeats", a->repeats, "Timed runs per measurement (median)")->capture_default_str();
   c->add_option("--batch", a->batch, "Training batch size (sequences of n_ctx tokens)")
       ->capture_default_str();
   c->add_option("--decode-tokens", a->decode_tokens, "Tokens to decode (default n_ctx - 1)");
+  c->add_flag("--no-train", a->no_train, "Skip the training measurement");
   c->add_flag("--json", a->json, "Print one JSON object");
   c->callback([a] { run_bench(*a); });
 }
