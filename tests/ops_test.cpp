@@ -3,6 +3,7 @@
 
 #include "ops/matmul.h"
 #include "ops/ops.h"
+#include "ops/vec.h"
 #include "test_util.h"
 
 using namespace softslm;
@@ -197,4 +198,20 @@ TEST(Ops, SoftmaxCrossEntropyBackwardFiniteDifferences) {
   softmax_crossentropy_backward(buf.data(), tgt.data(), N, V, 1.0f / 4);
   std::vector<float> grad = buf;
   expect_grad_close(loss, logits.data(), grad.data(), all_indices(logits.size()), "dlogits");
+}
+
+TEST(Ops, FastExpMatchesStdExpAndItsVectorForm) {
+  double max_rel = 0;
+  for (float x = -87.0f; x < 88.0f; x += 0.0173f) {
+    double want = std::exp((double)x);
+    max_rel = std::max(max_rel, std::fabs(exp_fast(x) - want) / want);
+    float in[16];
+    for (int i = 0; i < 16; i++) in[i] = x + 0.001f * i;
+    v16 v = exp_fast(v16_load(in));
+    for (int i = 0; i < 16; i++) ASSERT_EQ(v[i], exp_fast(in[i])) << in[i];
+  }
+  EXPECT_LT(max_rel, 3e-7);
+  EXPECT_LT(exp_fast(-INFINITY), 1e-37f);  // clamped: exp(-inf) -> ~0, never NaN
+  EXPECT_TRUE(std::isfinite(exp_fast(1000.0f)));
+  EXPECT_NEAR(v16_hsum(v16_set1(0.5f)), 8.0f, 0);
 }
