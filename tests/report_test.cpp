@@ -3,6 +3,7 @@
 
 #include <vector>
 
+#include "base/jsonl.h"
 #include "report/report.h"
 
 using namespace softslm;
@@ -58,7 +59,7 @@ TEST(Report, EvalReportHasEverySectionAndNothingExternal) {
   nlohmann::json row = {{"config", "soft"}, {"id", "add-test-0"}, {"prompt", "1+3="},
                         {"answer", "4"}, {"correct", true},
                         {"steps", nlohmann::json::array()}};
-  for (const auto& r : parse_jsonl(kTrace, "t")) row["steps"].push_back(r);
+  for (const auto& r : jsonl_parse(kTrace, "t")) row["steps"].push_back(r);
   std::string html = report_html(summary, row.dump() + "\n", "report <test>");
   std::string why;
   EXPECT_TRUE(well_formed(html, &why)) << why;

@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "base/io.h"
+#include "base/jsonl.h"
 #include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "generate/soft_config.h"
@@ -27,27 +28,14 @@ struct GenerateArgs {
 
 std::vector<std::pair<std::string, std::string>> read_prompts_jsonl(const std::string& path) {
   std::vector<std::pair<std::string, std::string>> out;  // id, prompt
-  std::string data = read_file(path), line;
-  size_t start = 0;
-  int lineno = 0;
-  while (start <= data.size()) {
-    size_t end = data.find('\n', start);
-    if (end == std::string::npos) end = data.size();
-    line = data.substr(start, end - start);
-    start = end + 1;
-    lineno++;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const std::exception&) {
-      fail(path, ":", lineno, ": not valid JSON");
-    }
-    check(j.is_object() && j.contains("prompt") && j["prompt"].is_string(), path, ":", lineno,
-          ": expected an object with a string \"prompt\"");
+  std::vector<nlohmann::json> rows = jsonl_parse(read_file(path), path);
+  for (size_t i = 0; i < rows.size(); i++) {
+    const nlohmann::json& j = rows[i];
+    check(j.is_object() && j.contains("prompt") && j["prompt"].is_string(), path, ": prompt ",
+          i + 1, ": expected an object with a string \"prompt\"");
     std::string id = j.contains("id") ? (j["id"].is_string() ? j["id"].get<std::string>()
                                                              : j["id"].dump())
-                                      : std::to_string(out.size());
+                                      : std::to_string(i);
     out.emplace_back(id, j["prompt"].get<std::string>());
   }
   check(!out.empty(), path, ": no prompts");

@@ -10,6 +10,7 @@
 
 #include "base/error.h"
 #include "base/io.h"
+#include "base/jsonl.h"
 #include "generate/soft_config.h"
 #include "generate/trace.h"
 
@@ -123,25 +124,17 @@ void decode_config_validate(const DecodeConfig& c, int vocab_size) {
 
 std::vector<EvalExample> eval_read_jsonl(const std::string& path) {
   std::vector<EvalExample> out;
-  std::stringstream ss(read_file(path));
-  int lineno = 0;
-  for (std::string line; std::getline(ss, line);) {
-    lineno++;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const std::exception&) {
-      fail(path, ":", lineno, ": not valid JSON");
-    }
+  std::vector<nlohmann::json> rows = jsonl_parse(read_file(path), path);
+  for (size_t i = 0; i < rows.size(); i++) {
+    const nlohmann::json& j = rows[i];
     check(j.is_object() && j.contains("prompt") && j["prompt"].is_string() &&
               j.contains("answer") && j["answer"].is_string(),
-          path, ":", lineno, ": expected {\"prompt\": string, \"answer\": string}");
+          path, ": example ", i + 1, ": expected {\"prompt\": string, \"answer\": string}");
     EvalExample e;
     e.prompt = j["prompt"];
     e.answer = j["answer"];
     e.id = j.contains("id") ? (j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump())
-                            : std::to_string(out.size());
+                            : std::to_string(i);
     e.task = j.contains("task") && j["task"].is_string() ? j["task"].get<std::string>() : "";
     out.push_back(e);
   }

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "base/error.h"
+#include "base/jsonl.h"
 
 namespace softslm {
 
@@ -129,22 +130,6 @@ std::string html_escape(const std::string& s) {
   return o;
 }
 
-std::vector<nlohmann::json> parse_jsonl(const std::string& text, const std::string& where) {
-  std::vector<nlohmann::json> rows;
-  std::stringstream ss(text);
-  int lineno = 0;
-  for (std::string line; std::getline(ss, line);) {
-    lineno++;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    try {
-      rows.push_back(nlohmann::json::parse(line));
-    } catch (const std::exception&) {
-      fail(where, ":", lineno, ": not valid JSON");
-    }
-  }
-  return rows;
-}
-
 std::string trace_section_html(const std::string& heading, const nlohmann::json& steps) {
   std::string s = "<h3>" + html_escape(heading) + "</h3>\n" + entropy_svg(steps);
   std::string thinking, answer;
@@ -218,7 +203,7 @@ std::string report_html(const nlohmann::json& summary, const std::string& traces
           "distribution at each step; shaded steps are in the thinking phase; dashed lines mark "
           "phase switches and their reason. Expand a table for the concept tokens (top-K ids with "
           "their weights) fed at each soft step.</p>\n";
-  for (const auto& row : parse_jsonl(traces_jsonl, "traces")) {
+  for (const auto& row : jsonl_parse(traces_jsonl, "traces")) {
     std::string head = row.value("config", "") + " | " + row.value("id", "") + " | " +
                        row.value("prompt", "") + " | answer " + row.value("answer", "") +
                        (row.value("correct", false) ? " (correct)" : " (wrong)");
@@ -229,7 +214,7 @@ std::string report_html(const nlohmann::json& summary, const std::string& traces
 
 std::string trace_html(const std::string& trace_jsonl, const std::string& title) {
   std::map<int, nlohmann::json> by_seq;
-  for (const auto& r : parse_jsonl(trace_jsonl, title)) {
+  for (const auto& r : jsonl_parse(trace_jsonl, title)) {
     check(r.is_object() && r.contains("step") && r.contains("entropy"), title,
           ": not a softslm trace (rows need step and entropy)");
     int seq = r.value("seq", 0);

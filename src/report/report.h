@@ -18,7 +18,5 @@ std::string trace_html(const std::string& trace_jsonl, const std::string& title)
 // Pieces (tested): HTML escaping, and one generation (steps = trace records) as a chart + table.
 std::string html_escape(const std::string& s);
 std::string trace_section_html(const std::string& heading, const nlohmann::json& steps);
-// Rows of a JSONL text (blank lines skipped); throws Error naming `where`:line on bad JSON.
-std::vector<nlohmann::json> parse_jsonl(const std::string& text, const std::string& where);
 
 }  // namespace softslm
