@@ -358,6 +358,33 @@ TEST(TrainData, ADocumentEndingWithEndOfTextGetsNoSecondOne) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(TrainData, AlignedWindowsStartAtDocuments) {
+  TokenStream s;
+  for (int d = 0; d < 6; d++) {
+    for (int t = 0; t < 3 + d; t++) s.tokens.push_back(100 * d + t), s.mask.push_back(1);
+    s.doc_ends.push_back(s.tokens.size());
+  }
+  BatchSampler a = batch_sampler_create(s, 2, 4, 7, /*align=*/true);
+  std::set<int> firsts;
+  for (int step = 0; step < 9; step++) {
+    std::vector<int> in(8), tgt(8);
+    batch_sampler_next(a, in.data(), tgt.data());
+    for (int b = 0; b < 2; b++) {
+      EXPECT_EQ(in[b * 4] % 100, 0) << "window starts at a document start";
+      firsts.insert(in[b * 4]);
+    }
+  }
+  EXPECT_EQ(firsts.size(), 6u) << "every document starts a window within an epoch";
+  // the last document's window runs past the end: padding carries no loss
+  BatchSampler b = batch_sampler_create(s, 1, 12, 1, true);
+  for (int i = 0; i < 6; i++) {
+    std::vector<int> in(12), tgt(12);
+    batch_sampler_next(b, in.data(), tgt.data());
+    if (in[0] == 500)
+      for (int t = 7; t < 12; t++) EXPECT_EQ(tgt[t], -1) << t;
+  }
+}
+
 TEST(TrainData, BadJsonlLinesNameFileAndLine) {
   std::string dir = make_temp_dir();
   std::string f = dir + "/bad.jsonl";

@@ -256,6 +256,15 @@ namespace {
 void start_epoch(BatchSampler& sp) {
   sp.epoch_rng = sp.rng.state;
   uint64_t n = sp.stream->tokens.size(), T = sp.T;
+  if (sp.align) {  // a permutation of the documents
+    uint64_t docs = sp.stream->doc_ends.size();
+    sp.perm.resize(docs);
+    for (uint64_t i = 0; i < docs; i++) sp.perm[i] = (uint32_t)i;
+    for (uint64_t i = docs - 1; i > 0; i--) std::swap(sp.perm[i], sp.perm[rng_below(sp.rng, i + 1)]);
+    sp.shift = 0;
+    sp.cursor = 0;
+    return;
+  }
   sp.shift = rng_below(sp.rng, std::min<uint64_t>(T, n - T));  // n >= T + 1
   uint64_t chunks = (n - 1 - sp.shift) / T;
   sp.perm.resize(chunks);
@@ -265,21 +274,24 @@ void start_epoch(BatchSampler& sp) {
 }
 
 void fill_window(const TokenStream& s, size_t off, int T, int* in, int* tgt) {
-  for (int t = 0; t < T; t++) {
-    in[t] = s.tokens[off + t];
-    tgt[t] = s.mask[off + t + 1] ? s.tokens[off + t + 1] : -1;
+  const size_t n = s.tokens.size();
+  for (int t = 0; t < T; t++) {  // past the end of the stream: padding without loss
+    in[t] = off + t < n ? s.tokens[off + t] : s.tokens[n - 1];
+    tgt[t] = off + t + 1 < n && s.mask[off + t + 1] ? s.tokens[off + t + 1] : -1;
   }
 }
 
 }  // namespace
 
-BatchSampler batch_sampler_create(const TokenStream& s, int B, int T, uint64_t seed) {
+BatchSampler batch_sampler_create(const TokenStream& s, int B, int T, uint64_t seed, bool align) {
   check(s.tokens.size() >= (size_t)T + 1, "training stream shorter than seq_len + 1");
+  check(!align || !s.doc_ends.empty(), "training stream has no documents to align to");
   check(s.tokens.size() - 1 <= (uint64_t)UINT32_MAX * T, "training stream too long");
   BatchSampler sp;
   sp.stream = &s;
   sp.B = B;
   sp.T = T;
+  sp.align = align;
   sp.rng = rng_init(seed ^ 0x5A3D1E5EEDull);
   start_epoch(sp);
   return sp;
@@ -298,7 +310,8 @@ void batch_sampler_next(BatchSampler& sp, int* inputs, int* targets) {
       sp.epoch++;
       start_epoch(sp);
     }
-    size_t off = sp.shift + (size_t)sp.perm[sp.cursor++] * sp.T;
+    uint32_t i = sp.perm[sp.cursor++];
+    size_t off = sp.align ? (i == 0 ? 0 : sp.stream->doc_ends[i - 1]) : sp.shift + (size_t)i * sp.T;
     fill_window(*sp.stream, off, sp.T, inputs + (size_t)b * sp.T, targets + (size_t)b * sp.T);
   }
 }

@@ -75,10 +75,15 @@ DataSplits data_load(const TrainConfig& cfg, const Tokenizer& tok, const std::st
 // Splits one stream into train / held-out parts (see "Split" above).
 DataSplits data_split(TokenStream all, double val_fraction);
 
-// Training batch sampler (shuffled chunks).
+// Training batch sampler. Default: shuffled chunks of the packed stream (a random shift per
+// epoch). align = true: every window starts at a document's first token (documents shuffled
+// per epoch; the following documents fill the rest of the window, and padding past the end
+// of the stream has no loss), so no completion is cut from its prompt and each first
+// document sits at position 0, as prompts do at inference.
 struct BatchSampler {
   const TokenStream* stream = nullptr;
   int B = 0, T = 0;
+  bool align = false;
   Rng rng{};                // advances as epochs start
   uint64_t epoch_rng = 0;   // rng.state at the start of the current epoch (saved)
   uint64_t epoch = 0;       // current epoch (saved)
@@ -87,7 +92,8 @@ struct BatchSampler {
   std::vector<uint32_t> perm;
 };
 
-BatchSampler batch_sampler_create(const TokenStream& s, int B, int T, uint64_t seed);
+BatchSampler batch_sampler_create(const TokenStream& s, int B, int T, uint64_t seed,
+                                  bool align = false);
 // Restores a saved position (epoch_rng, epoch, cursor).
 void batch_sampler_restore(BatchSampler& sp, uint64_t epoch_rng, uint64_t epoch, uint64_t cursor);
 // Fills inputs/targets [B, T].

@@ -28,6 +28,7 @@ const ConfigSchema& schema() {
       KEY("data.val_fraction", Double, val_fraction, true),
       KEY("data.format", String, format, true),
       KEY("data.completion_only_loss", Bool, completion_only_loss, true),
+      KEY("data.align_documents", Bool, align_documents, true),
       KEY("batch_size", Int, batch_size, true),
       KEY("seq_len", Int, seq_len, true),
       KEY("lr", Double, lr, true),

@@ -6,7 +6,7 @@
 //                              a new byte-level BPE of model.vocab_size on the training data
 //                              (merge_digits: false keeps one token per digit)
 //   data:      {train: [files], val: [files], val_fraction, format: auto|text|jsonl,
-//               completion_only_loss}
+//               completion_only_loss, align_documents}
 //   batch_size, seq_len, lr, min_lr | min_lr_ratio, warmup_steps, weight_decay, grad_clip,
 //   beta1, beta2, adam_eps, steps, eval_interval, eval_batches, checkpoint_interval,
 //   log_interval, seed, threads, out_dir
@@ -32,6 +32,7 @@ struct TrainConfig {
   double val_fraction = 0.05;
   std::string format = "auto";  // auto | text | jsonl (auto: *.jsonl / *.json are JSONL)
   bool completion_only_loss = false;
+  bool align_documents = false;  // training windows start at document starts (see BatchSampler)
 
   int batch_size = 16;
   int seq_len = 256;

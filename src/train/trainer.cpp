@@ -226,7 +226,7 @@ TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt) {
   res.train_tokens = (int64_t)data.train.tokens.size();
   res.val_tokens = (int64_t)data.val.tokens.size();
   const int B = cfg.batch_size, T = cfg.seq_len;
-  BatchSampler sampler = batch_sampler_create(data.train, B, T, cfg.seed);
+  BatchSampler sampler = batch_sampler_create(data.train, B, T, cfg.seed, cfg.align_documents);
   if (opt.resume) batch_sampler_restore(sampler, st.epoch_rng, st.epoch, st.cursor);
   std::vector<int> val_in, val_tgt;
   eval_batches(data.val, B, T, cfg.eval_batches, &val_in, &val_tgt);
