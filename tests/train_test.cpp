@@ -375,6 +375,11 @@ TEST(TrainData, AlignedWindowsStartAtDocuments) {
     }
   }
   EXPECT_EQ(firsts.size(), 6u) << "every document starts a window within an epoch";
+  std::vector<int> ein, etgt;
+  eval_batches(s, 2, 4, 2, &ein, &etgt, /*align=*/true);
+  for (int w = 0; w < 4; w++) EXPECT_EQ(ein[w * 4] % 100, 0) << "eval window " << w;
+  EXPECT_EQ(ein[0], 0);
+  EXPECT_EQ(ein[12], 500);
   // the last document's window runs past the end: padding carries no loss
   BatchSampler b = batch_sampler_create(s, 1, 12, 1, true);
   for (int i = 0; i < 6; i++) {

@@ -317,12 +317,17 @@ void batch_sampler_next(BatchSampler& sp, int* inputs, int* targets) {
 }
 
 void eval_batches(const TokenStream& s, int B, int T, int n_batches, std::vector<int>* inputs,
-                  std::vector<int>* targets) {
+                  std::vector<int>* targets, bool align) {
   size_t count = (size_t)n_batches * B, span = s.tokens.size() - (size_t)T - 1;
   inputs->assign(count * T, 0);
   targets->assign(count * T, -1);
+  const size_t docs = s.doc_ends.size();
   for (size_t j = 0; j < count; j++) {
     size_t off = count == 1 ? 0 : (size_t)((double)span * (double)j / (double)(count - 1));
+    if (align && docs > 0) {
+      size_t d = count == 1 ? 0 : (size_t)((double)(docs - 1) * (double)j / (double)(count - 1));
+      off = d == 0 ? 0 : s.doc_ends[d - 1];
+    }
     fill_window(s, off, T, inputs->data() + j * T, targets->data() + j * T);
   }
 }

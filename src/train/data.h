@@ -99,9 +99,10 @@ void batch_sampler_restore(BatchSampler& sp, uint64_t epoch_rng, uint64_t epoch,
 // Fills inputs/targets [B, T].
 void batch_sampler_next(BatchSampler& sp, int* inputs, int* targets);
 
-// Fixed evaluation batches: n_batches * B windows of T + 1 tokens evenly spaced over the stream;
+// Fixed evaluation batches: n_batches * B windows of T + 1 tokens evenly spaced over the stream
+// (align: starting at evenly spaced document starts, like aligned training windows);
 // inputs/targets are [n_batches, B, T].
 void eval_batches(const TokenStream& s, int B, int T, int n_batches, std::vector<int>* inputs,
-                  std::vector<int>* targets);
+                  std::vector<int>* targets, bool align = false);
 
 }  // namespace softslm

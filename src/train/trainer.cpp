@@ -229,7 +229,7 @@ TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt) {
   BatchSampler sampler = batch_sampler_create(data.train, B, T, cfg.seed, cfg.align_documents);
   if (opt.resume) batch_sampler_restore(sampler, st.epoch_rng, st.epoch, st.cursor);
   std::vector<int> val_in, val_tgt;
-  eval_batches(data.val, B, T, cfg.eval_batches, &val_in, &val_tgt);
+  eval_batches(data.val, B, T, cfg.eval_batches, &val_in, &val_tgt, cfg.align_documents);
   TrainGraph g = train_graph_create(m, B, T);
   std::vector<int> inputs((size_t)B * T), targets((size_t)B * T);
 
