@@ -1,10 +1,10 @@
 # softslm: the two commands of the README, plus helpers.
-#   make run    set up, build, and run the main job (generate with the shipped sample model)
+#   make run    set up, build, and run the main job (soft thinking with the shipped task model)
 #   make test   set up, build, and run the whole test suite
 BUILD ?= build
 JOBS ?= $(shell nproc)
-MODEL ?= models/sample
-PROMPT ?= Once upon a time
+MODEL ?= models/default
+PROMPT ?= 4528+734=
 SOFTSLM = $(BUILD)/softslm
 PYTHON ?= /usr/bin/python3  # Debian's, where scripts/setup --with-torch installs python3-torch
 
@@ -22,7 +22,7 @@ build: setup
 	@cmake --build $(BUILD) -j$(JOBS)
 
 run: build
-	$(SOFTSLM) generate --model $(MODEL) --prompt "$(PROMPT)" --temperature 0.8 --top-k 40 --max-new-tokens 120 --seed 1
+	$(SOFTSLM) generate --model $(MODEL) --prompt "$(PROMPT)" --soft-thinking --max-new-tokens 200 --seed 1
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
