@@ -21,24 +21,26 @@ const char* kText =
     "the cat sat on the mat. the dog sat on the log. a cat and a dog met on a mat.\n"
     "numbers 12 345 6789 and symbols !? -- done.\n";
 
-// A tiny random model + a tokenizer trained on kText, saved as a GPT-2 directory (once).
+// A tiny random model + a tokenizer trained on kText with `specials`, saved as a GPT-2 directory.
+std::string save_tiny_model(const std::vector<std::string>& specials) {
+  std::string d = make_temp_dir() + "/model";
+  Tokenizer tok = tokenizer_train({kText}, 300, specials);
+  ModelConfig c;
+  c.vocab_size = tokenizer_vocab_size(tok);
+  c.n_ctx = 32;
+  c.n_embd = 16;
+  c.n_layer = 2;
+  c.n_head = 2;
+  c.eos_token_id = c.bos_token_id = tokenizer_special_id(tok, kEndOfText);
+  Model m = model_create(c);
+  model_init_random(m, 3);
+  model_save(m, d);
+  tokenizer_save(tok, d + "/tokenizer.json");
+  return d;
+}
+
 const std::string& model_dir() {
-  static std::string dir = [] {
-    std::string d = make_temp_dir() + "/model";
-    Tokenizer tok = tokenizer_train({kText}, 300, {kEndOfText, kThinkOpen, kThinkClose});
-    ModelConfig c;
-    c.vocab_size = tokenizer_vocab_size(tok);
-    c.n_ctx = 32;
-    c.n_embd = 16;
-    c.n_layer = 2;
-    c.n_head = 2;
-    c.eos_token_id = c.bos_token_id = tokenizer_special_id(tok, kEndOfText);
-    Model m = model_create(c);
-    model_init_random(m, 3);
-    model_save(m, d);
-    tokenizer_save(tok, d + "/tokenizer.json");
-    return d;
-  }();
+  static std::string dir = save_tiny_model({kEndOfText, kThinkOpen, kThinkClose});
   return dir;
 }
 
@@ -78,7 +80,9 @@ TEST(Cli, GenerateStopsAtTheContextEnd) {
                     " --prompt 'the cat' --json -n 1000 --temperature 0 --seed 1");
   // 32-position context: prompt + generated never exceeds it
   EXPECT_LE(j["n_prompt_tokens"].get<int>() + j["n_generated"].get<int>(), 33);
-  if (j["stop_reason"] != "eos") EXPECT_EQ(j["stop_reason"], "context");
+  if (j["stop_reason"] != "eos") {
+    EXPECT_EQ(j["stop_reason"], "context");
+  }
 }
 
 TEST(Cli, GenerateRejectsBadInput) {
@@ -229,19 +233,7 @@ TEST(Cli, SoftThinkingRefusesBadParametersAndModelsWithoutTags) {
   expect_one_line_error(run_cli(m + "--set nonsense=1"), "nonsense");
   expect_one_line_error(run_cli(m + "--soft-config /nonexistent.yaml"), "/nonexistent.yaml");
   // a model whose tokenizer has no think tags
-  std::string d = make_temp_dir() + "/notags";
-  Tokenizer tok = tokenizer_train({kText}, 300, {kEndOfText});
-  ModelConfig c;
-  c.vocab_size = tokenizer_vocab_size(tok);
-  c.n_ctx = 32;
-  c.n_embd = 16;
-  c.n_layer = 1;
-  c.n_head = 2;
-  c.eos_token_id = c.bos_token_id = tokenizer_special_id(tok, kEndOfText);
-  Model mm = model_create(c);
-  model_init_random(mm, 1);
-  model_save(mm, d);
-  tokenizer_save(tok, d + "/tokenizer.json");
+  std::string d = save_tiny_model({kEndOfText});
   expect_one_line_error(run_cli("generate --model " + d + " --prompt hi --soft-thinking"),
                         "<think>");
   json ok = run_json("generate --model " + d + " --prompt hi --soft-thinking --set mode=entropy_gate -n 5 --json");

@@ -161,7 +161,9 @@ TEST(Ops, AttentionBackwardFiniteDifferences) {
   for (int t = 0; t < T; t++) {
     float s = 0;
     for (int t2 = 0; t2 < T; t2++) {
-      if (t2 > t) EXPECT_EQ(att[t * T + t2], 0.0f);
+      if (t2 > t) {
+        EXPECT_EQ(att[t * T + t2], 0.0f);
+      }
       s += att[t * T + t2];
     }
     EXPECT_NEAR(s, 1.0f, 1e-6);
