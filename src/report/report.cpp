@@ -19,7 +19,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;mar
 h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ddd}h3{font-size:1.05em;margin-top:1.6em}
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em}th,td{border:1px solid #ddd;padding:.25em .6em;text-align:right}
 th{background:#f4f4f4}td.l,th.l{text-align:left}.think{background:#eef3fb}.switch{background:#fff3cd}
-.tok{font-family:ui-monospace,Menlo,Consolas,monospace;white-space:pre}.bar{display:inline-block;height:.7em;background:#4c78a8;vertical-align:middle;margin-right:.3em}
+.tok{font-family:ui-monospace,Menlo,Consolas,monospace;white-space:pre-wrap;overflow-wrap:anywhere}.bar{display:inline-block;height:.7em;background:#4c78a8;vertical-align:middle;margin-right:.3em}
 .concept span.c{display:inline-block;margin-right:.8em}.muted{color:#777}svg text{font-family:inherit;font-size:11px}
 details{margin:.4em 0}summary{cursor:pointer}
 )";
