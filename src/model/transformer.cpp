@@ -7,6 +7,7 @@
 #include "model/embeddings.h"
 #include "ops/matmul.h"
 #include "ops/ops.h"
+#include "ops/vec.h"
 
 namespace softslm {
 
@@ -45,6 +46,24 @@ static void state_reserve(InferState& st, const ModelConfig& c, int R) {
   st.lnf.resize(R * C);
 }
 
+// att[t] = scale * q . K[:, t] for t < n, KT = [hs, n_ctx] (a head's transposed keys):
+// 16 positions per vector, each score a sequential FMA chain over the head's channels
+// (the scalar tail computes the same chain, so a score never depends on its lane).
+static void scores_kt(float* att, const float* q, const float* KT, int n, int hs, int n_ctx,
+                      float scale) {
+  int t = 0;
+  for (; t + 16 <= n; t += 16) {
+    v16 acc = {};
+    for (int i = 0; i < hs; i++) acc += q[i] * v16_load(KT + (size_t)i * n_ctx + t);
+    v16_store(att + t, acc * scale);
+  }
+  for (; t < n; t++) {
+    float acc = 0.0f;
+    for (int i = 0; i < hs; i++) acc = __builtin_fmaf(q[i], KT[(size_t)i * n_ctx + t], acc);
+    att[t] = acc * scale;
+  }
+}
+
 // atty[r, h*hs:(h+1)*hs] = softmax(q . K[0..pos] / sqrt(hs)) . V[0..pos], per row and head.
 static void cached_attention(float* atty, const float* qkv, const KVCache& kv, int l, int R,
                              const int* seq, const int* pos, int NH) {
@@ -60,9 +79,11 @@ static void cached_attention(float* atty, const float* qkv, const KVCache& kv, i
       for (int h = 0; h < NH; h++) {
         size_t base = ((size_t)l * kv.n_seq + seq[r]) * kv.n_ctx * C;
         const float* q = qkv + (size_t)r * 3 * C + h * hs;
-        const float* K = kv.k.get() + base + h * hs;
+        const float* KT = kv.k.get() + base + (size_t)h * hs * kv.n_ctx;
         const float* V = kv.v.get() + base + h * hs;
-        attention_row(atty + (size_t)r * C + h * hs, a.data(), q, K, V, pos[r] + 1, hs, C, scale);
+        const int n = pos[r] + 1;
+        scores_kt(a.data(), q, KT, n, hs, kv.n_ctx, scale);
+        attention_softmax_values(atty + (size_t)r * C + h * hs, a.data(), V, n, hs, C);
       }
   }
 }
@@ -96,8 +117,10 @@ void transformer_forward(Transformer& tr, int R, const int* seq, const int* pos,
     matmul_forward(st.qkv.data(), st.xn.data(), p.qkvw + (size_t)l * 3 * C * C, p.qkvb + l * 3 * C,
                    R, C, 3 * C);
     for (int r = 0; r < R; r++) {
-      size_t at = (((size_t)l * kv.n_seq + seq[r]) * kv.n_ctx + pos[r]) * C;
-      std::memcpy(kv.k.get() + at, st.qkv.data() + (size_t)r * 3 * C + C, sizeof(float) * C);
+      size_t base = ((size_t)l * kv.n_seq + seq[r]) * kv.n_ctx * C;
+      size_t at = base + (size_t)pos[r] * C;
+      const float* k = st.qkv.data() + (size_t)r * 3 * C + C;
+      for (int c = 0; c < C; c++) kv.k[base + (size_t)c * kv.n_ctx + pos[r]] = k[c];
       std::memcpy(kv.v.get() + at, st.qkv.data() + (size_t)r * 3 * C + 2 * C, sizeof(float) * C);
     }
     cached_attention(st.atty.data(), st.qkv.data(), kv, l, R, seq, pos, NH);

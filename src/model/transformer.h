@@ -12,7 +12,7 @@ namespace softslm {
 
 struct KVCache {
   int n_seq = 0, n_ctx = 0, n_layer = 0, n_embd = 0;
-  std::unique_ptr<float[]> k;  // [L, S, n_ctx, C]
+  std::unique_ptr<float[]> k;  // [L, S, C, n_ctx]  keys transposed: scores vectorise over time
   std::unique_ptr<float[]> v;  // [L, S, n_ctx, C]
 };
 

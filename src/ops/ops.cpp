@@ -157,18 +157,27 @@ static float exp_shift(float* att, int n, float mx) {
 
 void attention_row(float* out, float* att, const float* q, const float* K, const float* V, int n,
                    int hs, int stride, float scale) {
+  for (int t = 0; t < n; t++) att[t] = dot16(q, K + (size_t)t * stride, hs) * scale;
+  attention_softmax_values(out, att, V, n, hs, stride);
+}
+
+void attention_softmax_values(float* out, float* att, const float* V, int n, int hs, int stride) {
   float mx = -INFINITY;
-  for (int t = 0; t < n; t++) {
-    float s = dot16(q, K + (size_t)t * stride, hs) * scale;
-    att[t] = s;
-    mx = s > mx ? s : mx;
-  }
+  for (int t = 0; t < n; t++) mx = att[t] > mx ? att[t] : mx;
   float inv = 1.0f / exp_shift(att, n, mx);
-  for (int i = 0; i < hs; i++) out[i] = 0.0f;
-  for (int t = 0; t < n; t++) {
-    att[t] *= inv;
-    axpy16(out, att[t], V + (size_t)t * stride, hs);
+  for (int t = 0; t < n; t++) att[t] *= inv;
+  if (hs % 16 == 0 && hs <= 64) {  // the head's output stays in registers across t
+    v16 acc[4] = {};
+    const int nv = hs / 16;
+    for (int t = 0; t < n; t++) {
+      const float* v = V + (size_t)t * stride;
+      for (int j = 0; j < nv; j++) acc[j] += att[t] * v16_load(v + 16 * j);
+    }
+    for (int j = 0; j < nv; j++) v16_store(out + 16 * j, acc[j]);
+    return;
   }
+  for (int i = 0; i < hs; i++) out[i] = 0.0f;
+  for (int t = 0; t < n; t++) axpy16(out, att[t], V + (size_t)t * stride, hs);
 }
 
 void attention_forward(float* out, float* att, const float* qkv, int B, int T, int C, int NH) {

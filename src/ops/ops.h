@@ -31,6 +31,10 @@ void residual_backward(float* da, float* db, const float* dout, int n);
 void attention_row(float* out, float* att, const float* q, const float* K, const float* V, int n,
                    int hs, int stride, float scale);
 
+// The second half of attention_row, given the scores att[n]: softmax in place, then
+// out[hs] = sum_t att[t] V[t] (V rows `stride` floats apart).
+void attention_softmax_values(float* out, float* att, const float* V, int n, int hs, int stride);
+
 // Causal self-attention over a full [B, T] block (training).
 // qkv[B, T, 3C] (q | k | v), out[B, T, C], att[B, NH, T, T] softmax weights (saved).
 void attention_forward(float* out, float* att, const float* qkv, int B, int T, int C, int NH);
