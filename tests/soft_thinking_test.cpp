@@ -404,8 +404,6 @@ TEST(SoftThinking, MixedPhaseBatchEqualsEachSequenceAlone) {
   p.max_new_tokens = 12;
   std::vector<std::vector<int>> prompts = {{1, 2, 3}, {4, kOpen}, {5, 6, 7, 8, 9}};
   prompts[0].push_back(kOpen);
-  GenerateParams p2 = p;
-  p2.soft.max_thinking_tokens = 0;
   std::vector<SeqResult> batch = generate(tiny_model(), prompts, p);
   for (int s = 0; s < 3; s++) {
     GenerateParams one = p;
