@@ -40,9 +40,9 @@ bench-torch: build
 
 # The shipped task model: data (seeded, splits never overlap), then training (~50 min, 2 cores).
 task-data: build
-	$(SOFTSLM) data --task add --n 60000 --split train --seed 1 --out $(TASK_DATA)/add-train.jsonl
-	$(SOFTSLM) data --task mul --n 60000 --split train --seed 1 --out $(TASK_DATA)/mul-train.jsonl
-	$(SOFTSLM) data --task path --n 120000 --split train --seed 1 --out $(TASK_DATA)/path-train.jsonl
+	$(SOFTSLM) data --task add --n 30000 --split train --seed 1 --out $(TASK_DATA)/add-train.jsonl
+	$(SOFTSLM) data --task mul --n 70000 --split train --seed 1 --out $(TASK_DATA)/mul-train.jsonl
+	$(SOFTSLM) data --task path --n 100000 --split train --seed 1 --out $(TASK_DATA)/path-train.jsonl
 	$(SOFTSLM) data --task add --n 500 --split val --seed 1 --out $(TASK_DATA)/add-val.jsonl
 	$(SOFTSLM) data --task mul --n 500 --split val --seed 1 --out $(TASK_DATA)/mul-val.jsonl
 	$(SOFTSLM) data --task path --n 500 --split val --seed 1 --out $(TASK_DATA)/path-val.jsonl

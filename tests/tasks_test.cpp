@@ -365,10 +365,10 @@ TEST(TaskPath, FlagsAreRespected) {
   deep.path_min_edges = 14, deep.path_max_edges = 30;
   for (const auto& x : gen("path", 200, "test", 9, deep))
     expect_instance_shape(x.prompt, x.answer, deep);
-  TaskParams dense;  // as many edges as the nodes allow
+  TaskParams dense;  // (nearly) as many edges as the nodes allow
   dense.path_min_nodes = dense.path_max_nodes = 7;
   dense.path_min_depth = dense.path_max_depth = 2;
-  dense.path_min_edges = dense.path_max_edges = 15;
+  dense.path_min_edges = dense.path_max_edges = 13;  // the most the locked chains leave
   for (const auto& x : gen("path", 50, "train", 1, dense))
     expect_instance_shape(x.prompt, x.answer, dense);
 }
@@ -396,7 +396,9 @@ TEST(TaskPath, ShallowHeuristicsAreNearChance) {
 }
 
 TEST(TaskPath, ChainOfThoughtIsTheSearch) {
-  for (const auto& x : gen("path", 1000, "train", 7)) {
+  TaskParams bfs_params;
+  bfs_params.path_cot = "bfs";
+  for (const auto& x : gen("path", 1000, "train", 7, bfs_params)) {
     Graph g = analyse(x.prompt);
     std::vector<std::string> layers = split_on(cot_of(x), ' ');
     ASSERT_EQ(layers[0], g.p.start) << x.completion;
@@ -434,6 +436,46 @@ TEST(TaskPath, ChainOfThoughtIsTheSearch) {
   PathPrompt p = path_parse("a>bc y>zz bc>q a>x x>k m>y|a?q,zz=");
   EXPECT_EQ(path_cot(p, "bfs"), "a bc,x q");
   EXPECT_EQ(path_cot(p, "path"), "a>bc>q");
+}
+
+// The default chain of thought walks back from the candidates along real edges, one in-edge
+// per step; the walk that ends at start begins with the answer, and it is the last one.
+TEST(TaskPath, ChainOfThoughtWalksBack) {
+  for (const auto& x : gen("path", 1000, "train", 7)) {
+    Graph g = analyse(x.prompt);
+    std::vector<std::string> walks = split_on(cot_of(x), ' ');
+    ASSERT_EQ(walks.size(), x.answer == g.p.c1 ? 1u : 2u) << x.prompt << " -> " << x.completion;
+    for (size_t w = 0; w < walks.size(); w++) {
+      std::vector<std::string> nodes = split_on(walks[w], '<');
+      EXPECT_EQ(nodes.front(), w == 0 ? g.p.c1 : g.p.c2) << x.completion;
+      for (size_t i = 0; i + 1 < nodes.size(); i++) {
+        // Exactly one in-edge, and the walk takes it.
+        std::vector<std::string> parents;
+        for (auto& [u, v] : g.p.edges)
+          if (v == nodes[i]) parents.push_back(u);
+        EXPECT_EQ(parents, std::vector<std::string>{nodes[i + 1]}) << x.prompt;
+      }
+      bool last = w + 1 == walks.size();
+      if (last) {
+        EXPECT_EQ(nodes.front(), x.answer);
+        EXPECT_EQ(nodes.back(), g.p.start) << x.completion;
+        EXPECT_EQ((int)nodes.size() - 1, g.dist[x.answer]) << x.completion;
+      } else {  // the distractor's walk ends at a node without in-edges, never at start
+        EXPECT_NE(nodes.back(), g.p.start);
+        for (auto& [u, v] : g.p.edges) EXPECT_NE(v, nodes.back()) << x.prompt;
+        EXPECT_GE(nodes.size(), 3u) << "the distractor lies 2+ edges below its root";
+      }
+    }
+    EXPECT_EQ(task_cot("path", x.prompt), cot_of(x));
+  }
+  PathPrompt p = path_parse("a>bc y>zz bc>q a>x x>k m>y|a?q,zz=");
+  EXPECT_EQ(path_cot(p, "back"), "q<bc<a");
+  p = path_parse("a>bc y>zz bc>q a>x x>k m>y|a?zz,q=");
+  EXPECT_EQ(path_cot(p, "back"), "zz<y<m q<bc<a");
+  // A prompt made elsewhere may have several in-edges: reachable nodes step to their search
+  // parent, unreachable ones to their first in-edge not yet walked (no loops).
+  p = path_parse("k>y y>zz z>zz bc>q a>bc zz>k x>q a>x|a?zz,q=");
+  EXPECT_EQ(path_cot(p, "back"), "zz<y<k q<bc<a");
 }
 
 // ---- checker, solver, answer extraction ----

@@ -90,7 +90,8 @@ void register_data(CLI::App& app) {
                     "path: shortest start-to-answer path, most edges")
           ->capture_default_str(),
       c->add_option("--path-cot", p.path_cot,
-                    "path: chain of thought, bfs (search layers) or path (the path found)")
+                    "path: chain of thought, back (walk back from the candidates), bfs (search layers) or "
+                    "path (the path found)")
           ->capture_default_str()};
   c->callback([a, groups] { run_data(*a, groups); });
 }

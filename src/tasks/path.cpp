@@ -106,7 +106,7 @@ std::string path_solve(const PathPrompt& p) {
 
 std::string path_cot(const PathPrompt& p, const std::string& mode) {
   std::string answer = path_solve(p);
-  Search s = bfs(p, answer);
+  Search s = bfs(p, mode == "back" ? "" : answer);
   std::string out;
   if (mode == "bfs") {
     for (size_t k = 0; k < s.layers.size(); k++) {
@@ -115,7 +115,36 @@ std::string path_cot(const PathPrompt& p, const std::string& mode) {
     }
     return out;
   }
-  check(mode == "path", "unknown path chain of thought \"", mode, "\" (expected bfs or path)");
+  if (mode == "back") {
+    // Walk back from a candidate: a reachable node steps to its search parent (so the walk
+    // reaches start), an unreachable one to the source of its first in-edge not yet walked.
+    auto walk = [&](const std::string& c) {
+      std::vector<std::string> nodes{c};
+      while (nodes.back() != p.start) {
+        const std::string& cur = nodes.back();
+        auto it = s.parent.find(cur);
+        std::string next;
+        if (it != s.parent.end()) {
+          next = it->second;
+        } else {
+          for (const auto& [u, v] : p.edges)
+            if (v == cur && std::find(nodes.begin(), nodes.end(), u) == nodes.end()) {
+              next = u;
+              break;
+            }
+        }
+        if (next.empty()) break;
+        nodes.push_back(next);
+      }
+      std::string w;
+      for (size_t i = 0; i < nodes.size(); i++) w += (i ? "<" : "") + nodes[i];
+      return w;
+    };
+    out = walk(p.c1);
+    if (p.c1 != answer) out += " " + walk(p.c2);
+    return out;
+  }
+  check(mode == "path", "unknown path chain of thought \"", mode, "\" (expected back, bfs or path)");
   std::vector<std::string> nodes{answer};
   while (nodes.back() != p.start) nodes.push_back(s.parent.at(nodes.back()));
   for (size_t i = nodes.size(); i-- > 0;) out += nodes[i] + (i ? ">" : "");
@@ -173,6 +202,11 @@ TaskDraw path_draw(Rng& r, const TaskParams& p) {
   // region, its chain down to F = D+1+Dp; the rest are extra nodes.
   const int s = 0, T = D, root = D + 1, F = D + 1 + Dp;
   std::vector<char> in_r(N, 0);  // 1: reachable region
+  // Locked nodes keep the one in-edge of their chain (root: none), so walking back from T
+  // reaches s and walking back from F ends at root, one edge per step.
+  std::vector<char> locked(N, 0);
+  for (int v = 1; v <= D; v++) locked[v] = 1;
+  for (int v = root; v <= F; v++) locked[v] = 1;
   for (int v = 0; v <= D; v++) in_r[v] = 1;
   std::vector<std::pair<int, int>> edges;
   for (int v = 1; v <= D; v++) edges.emplace_back(v - 1, v);
@@ -212,8 +246,8 @@ TaskDraw path_draw(Rng& r, const TaskParams& p) {
   // self-loop or the reverse of an edge, never root -> F, never shortening s -> T.
   std::set<std::pair<int, int>> has(edges.begin(), edges.end());
   auto allowed = [&](int u, int v) {
-    return u != v && !has.count({u, v}) && !has.count({v, u}) && !(in_r[u] && !in_r[v]) &&
-           !(u == root && v == F);
+    return u != v && !locked[v] && !has.count({u, v}) && !has.count({v, u}) &&
+           !(in_r[u] && !in_r[v]);
   };
   auto try_add = [&](int u, int v) {
     if (!allowed(u, v)) return false;
@@ -229,35 +263,28 @@ TaskDraw path_draw(Rng& r, const TaskParams& p) {
   if (X >= 1) {  // one edge from the unreachable region into the reachable one
     std::vector<int> us, rs;
     for (int v = 0; v < N; v++)
-      if (v != F && v != T) (in_r[v] ? rs : us).push_back(v);
+      if (in_r[v] ? !locked[v] : v != F) (in_r[v] ? rs : us).push_back(v);
     if (!try_add(us[rng_below(r, us.size())], rs[rng_below(r, rs.size())])) return {};
     X--;
   }
-  // The candidates get the same number of extra in-edges and of out-edges.
+  // The candidates get the same number of out-edges (their in-edges are locked at one).
   {
-    std::vector<int> in_t, in_f, out_t, out_f;
-    std::vector<int> dist = distances(N, edges, s);
+    std::vector<int> out_t, out_f;
     for (int u = 0; u < N; u++) {
       if (u == T || u == F) continue;
-      if (allowed(u, T) && (!in_r[u] || dist[u] >= D - 1)) in_t.push_back(u);
-      if (allowed(u, F)) in_f.push_back(u);
       if (allowed(T, u)) out_t.push_back(u);
       if (allowed(F, u)) out_f.push_back(u);
     }
-    shuffle(r, in_t), shuffle(r, in_f), shuffle(r, out_t), shuffle(r, out_f);
-    int k_in = std::min<int>({uniform_int(r, 0, 2), (int)in_t.size(), (int)in_f.size()});
-    int k_out = std::min<int>({uniform_int(r, 0, 2), (int)out_t.size(), (int)out_f.size()});
-    while (2 * (k_in + k_out) > X) (k_in > k_out ? k_in : k_out)--;
-    auto add_k = [&](std::vector<int>& pool, int k, bool into, int c) {
+    shuffle(r, out_t), shuffle(r, out_f);
+    int k_out = std::min<int>({uniform_int(r, 0, 2), (int)out_t.size(), (int)out_f.size(), X / 2});
+    auto add_k = [&](std::vector<int>& pool, int c) {
       int added = 0;
       for (int u : pool)
-        if (added < k && (into ? try_add(u, c) : try_add(c, u))) added++;
-      return added == k;
+        if (added < k_out && try_add(c, u)) added++;
+      return added == k_out;
     };
-    if (!add_k(in_t, k_in, true, T) || !add_k(in_f, k_in, true, F) ||
-        !add_k(out_t, k_out, false, T) || !add_k(out_f, k_out, false, F))
-      return {};
-    X -= 2 * (k_in + k_out);
+    if (!add_k(out_t, T) || !add_k(out_f, F)) return {};
+    X -= 2 * k_out;
   }
   if (X > 0) {  // the rest: uniform over the allowed pairs that avoid the candidates
     std::vector<std::pair<int, int>> pairs;

@@ -141,7 +141,8 @@ void validate_task_params(const std::string& task, const TaskParams& p) {
     check_range(p.path_min_depth, p.path_max_depth, "--min-depth", "--max-depth", 1, 50);
     check_range(p.path_min_nodes, p.path_max_nodes, "--min-nodes", "--max-nodes", 1, kMaxNodes);
     check_range(p.path_min_edges, p.path_max_edges, "--min-edges", "--max-edges", 1, kMaxEdges);
-    check(p.path_cot == "bfs" || p.path_cot == "path", "--path-cot must be bfs or path (got \"",
+    check(p.path_cot == "back" || p.path_cot == "bfs" || p.path_cot == "path",
+          "--path-cot must be back, bfs or path (got \"",
           p.path_cot, "\")");
     check(path_nodes_needed(p.path_min_depth) <= p.path_max_nodes, "--max-nodes ",
           p.path_max_nodes, " is too few for depth ", p.path_min_depth, " (depth D needs max(D + 5, 2D + 2) nodes: ",

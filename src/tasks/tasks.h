@@ -42,7 +42,17 @@
 //   12*305= -> "12*5:2*5+0=10,0 1*5+1=6,60 60+12*00:0 2*0+6+0=6,60 1*0+0+0=0,060
 //     60+12*300:60 2*3+0+0=6,660 1*3+0+0=3,3660"  (one line)
 //   47*3= -> "47*3:7*3+0=21,1 4*3+2=14,41 0*3+1=1,141"
-// path, --path-cot bfs (default): breadth-first search from start, layer by layer. Layer 0 is
+// path, --path-cot back (default): walk back from each candidate, "c<p<...", one in-edge per
+//   step: a node reachable from start steps to its parent in the search below (the source of
+//   the edge that listed it), so the walk ends at start; an unreachable node steps to the
+//   source of its first in-edge (prompt order) not yet on the walk, and the walk ends where
+//   there is none. The walk from c1 comes first; when c1 is not the answer, the walk from c2
+//   follows after a space. So the chain of thought ends with "<{start}" and the answer is the
+//   head of its last walk. In generated instances every node on these walks has exactly one
+//   in-edge (see below), so each step is a single lookup; the search is in telling, 2-4 steps
+//   later, whether the walk ended at start.
+//   "a>bc y>zz bc>q a>x x>k m>y|a?q,zz=" -> "q<bc<a";  "...|a?zz,q=" -> "zz<y<m q<bc<a"
+// path, --path-cot bfs: breadth-first search from start, layer by layer. Layer 0 is
 //   start; layer k+1 lists the targets v of edges "u>v" with u in layer k and v in no earlier
 //   layer, in the order the edges appear in the prompt (each node once). Nodes within a layer
 //   are joined by ",", layers by " ". The search stops right after the reachable candidate is
@@ -58,9 +68,11 @@
 // other candidate F lies in a region no edge from the reachable region enters: F is 2 or more
 // edges below a root of its own (depth within 1 of T's), so its in-edges come only from nodes
 // unreachable from start. Branches from start (or from the path to T) end at a depth within 1
-// of T's; T and F get the same number of extra in-edges and of out-edges, so degree tells them
-// apart no better than chance; one edge leads from the unreachable region into the reachable
-// one when the edge budget allows (the graph is then weakly connected). Edges are distinct,
+// of T's. The nodes of the path to T and of F's chain (T and F included) have exactly one
+// in-edge each and F's root none, so T and F have one in-edge each, and the same number of
+// out-edges: degree tells them apart no better than chance. One edge leads from the
+// unreachable region into the reachable one (into start or a branch node) when the edge budget
+// allows (the graph is then weakly connected). Edges are distinct,
 // never self-loops nor the reverse of another edge; their order and the candidates' order are
 // random. Nodes: 8-16, edges: 8-20 by default (at least nodes - 2); depth D needs
 // max(D + 5, 2D + 2) nodes (so depth 4 comes with 10-16 nodes by default).
@@ -93,7 +105,7 @@ struct TaskParams {
   int path_min_edges = 8, path_max_edges = 20;
   int path_min_depth = 2, path_max_depth = 4;  // shortest start -> answer path, in edges
   bool cot = true;                             // false: empty <think></think>
-  std::string path_cot = "bfs";                // "bfs" or "path"
+  std::string path_cot = "back";               // "back", "bfs" or "path"
 };
 
 struct DataSpec {
@@ -132,9 +144,10 @@ bool task_check(const std::string& task, const std::string& prompt,
 // "<|endoftext|>" after it (or the end), trimmed. With no "</think>": "" when the text holds
 // "<think>" (thinking never ended), else the whole text up to "<|endoftext|>", trimmed.
 std::string task_cot_answer(const std::string& completion);
-// The chain of thought of a prompt, as the generator writes it (path_cot: "bfs" or "path").
+// The chain of thought of a prompt, as the generator writes it (path_cot: "back", "bfs" or
+// "path").
 std::string task_cot(const std::string& task, const std::string& prompt,
-                     const std::string& path_cot = "bfs");
+                     const std::string& path_cot = "back");
 
 // The canonical key of a prompt and the split it belongs to ("train", "val" or "test").
 std::string task_canonical_key(const std::string& task, const std::string& prompt);
@@ -182,6 +195,6 @@ std::vector<std::vector<std::string>> path_bfs_layers(const PathPrompt& p,
 std::string path_solve(const PathPrompt& p);
 // Fewest nodes an instance of this depth needs: max(depth + 5, 2 * depth + 2).
 int path_nodes_needed(int depth);
-std::string path_cot(const PathPrompt& p, const std::string& mode);  // "bfs" or "path"
+std::string path_cot(const PathPrompt& p, const std::string& mode);  // "back", "bfs", "path"
 
 }  // namespace softslm
