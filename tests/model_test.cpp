@@ -1,5 +1,6 @@
 // Whole-model gradients, and the inference path against the training forward.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <cstring>
@@ -191,6 +192,37 @@ TEST(Model, BatchDecodeEqualsEachSequenceAlone) {
         ASSERT_EQ(lg[(size_t)s * V + v], alone[seq[s]][(size_t)pos[s] * V + v])
             << "seq " << seq[s] << " step " << k;
   }
+}
+
+// Few rows take the one-parallel-region path (columns split over the team, fused bias, GELU,
+// residual and cache writes); many rows the per-operation path. Both give the same bits, with
+// several threads, including vocabulary and widths that are not multiples of the tiles.
+TEST(Model, TeamPathEqualsPerOpPath) {
+  ModelConfig c;
+  c.vocab_size = 301, c.n_ctx = 80, c.n_embd = 64, c.n_layer = 2, c.n_head = 4;
+  Model m = model_create(c);
+  model_init_random(m, 11);
+  const int T = 72, V = c.vocab_size;  // 72 rows: the per-op path
+  auto toks = random_tokens(T, V, 12);
+  std::vector<int> seq(T, 0), pos(T);
+  for (int t = 0; t < T; t++) pos[t] = t;
+  int saved = omp_get_max_threads();
+  for (int threads : {1, 3}) {
+    omp_set_num_threads(threads);
+    Transformer all = transformer_create(m, 1);
+    std::vector<float> ref((size_t)T * V), one(V), some((size_t)5 * V);
+    transformer_forward_tokens(all, T, seq.data(), pos.data(), toks.data(), T, nullptr, ref.data());
+    Transformer step = transformer_create(m, 1);
+    // a 5-row prefill (team path, several rows), then one row at a time
+    transformer_forward_tokens(step, 5, seq.data(), pos.data(), toks.data(), 5, nullptr, some.data());
+    for (size_t i = 0; i < some.size(); i++) ASSERT_EQ(some[i], ref[i]) << threads << " threads";
+    for (int t = 5; t < T; t++) {
+      transformer_forward_tokens(step, 1, &seq[t], &pos[t], &toks[t], 1, nullptr, one.data());
+      for (int v = 0; v < V; v++)
+        ASSERT_EQ(one[v], ref[(size_t)t * V + v]) << "t " << t << ", " << threads << " threads";
+    }
+  }
+  omp_set_num_threads(saved);
 }
 
 TEST(Model, ForwardRejectsBadInput) {

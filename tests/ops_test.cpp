@@ -67,6 +67,21 @@ TEST(Ops, MatmulRowResultIndependentOfBatch) {
   }
 }
 
+TEST(Ops, MatmulColumnsEqualTheWholeProduct) {
+  // any split of the columns gives the bits of the whole product, for few and many rows
+  for (int M : {1, 3, 4, 5, 19}) {
+    int K = 77, N = 301;
+    auto a = random_vec((size_t)M * K, 30 + M), b = random_vec((size_t)K * N, 31);
+    std::vector<float> all((size_t)M * N), parts((size_t)M * N, -1.0f);
+    matmul_nn(all.data(), a.data(), b.data(), M, K, N, false);
+    const int unit = matmul_col_unit(M);
+    const int cuts[] = {0, unit, 2 * unit, 2 * unit + 16, 250, N};
+    for (int i = 0; i + 1 < 6; i++)
+      matmul_nn_cols(parts.data(), a.data(), b.data(), M, K, N, cuts[i], cuts[i + 1], false);
+    for (size_t i = 0; i < all.size(); i++) ASSERT_EQ(parts[i], all[i]) << "M=" << M << " i=" << i;
+  }
+}
+
 TEST(Ops, TransposeMatchesDefinition) {
   int R = 37, C = 45;
   auto in = random_vec((size_t)R * C, 5);

@@ -18,6 +18,7 @@
 #include "generate/generate.h"
 #include "model/checkpoint.h"
 #include "model/gpt2_train.h"
+#include "ops/vec.h"
 
 namespace softslm {
 
@@ -48,6 +49,29 @@ double peak_rss_mb() {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return ru.ru_maxrss / 1024.0;
+}
+
+// Read bandwidth over a buffer of `bytes` (all threads, vector loads, a sum so nothing is
+// optimised away), GB/s, median of repeats: what streaming the weights once per token can
+// reach at best, i.e. the bound of single-stream decode.
+double read_bandwidth_gbs(size_t bytes, int repeats) {
+  const size_t n = bytes / sizeof(float) / 64 * 64;
+  std::vector<float> buf(n);
+#pragma omp parallel for schedule(static)
+  for (size_t i = 0; i < n; i++) buf[i] = (float)(i % 7);  // pages touched by their threads
+  volatile float sink = 0;
+  double t = median_seconds(repeats * 4, [&] {
+    float total = 0;
+#pragma omp parallel for schedule(static) reduction(+ : total)
+    for (size_t i = 0; i < n; i += 64) {
+      v16 s0 = v16_load(&buf[i]), s1 = v16_load(&buf[i + 16]);
+      s0 += v16_load(&buf[i + 32]), s1 += v16_load(&buf[i + 48]);
+      total += v16_hsum(s0 + s1);
+    }
+    sink = total;
+  });
+  (void)sink;
+  return n * sizeof(float) / t / 1e9;
 }
 
 void run_bench(const BenchArgs& a) {
@@ -87,6 +111,10 @@ void run_bench(const BenchArgs& a) {
   soft.soft.sampler.max_topk = 10;
   double t_soft = median_seconds(a.repeats, [&] { generate(m, one, soft); });
   double rss_decode = peak_rss_mb();
+  // What one decode step streams: every weight once, the LM head as its transposed copy
+  // (the embeddings of the prompt tokens and positions are a few rows).
+  const double stream_bytes = 4.0 * (m.num_params - (size_t)c.n_ctx * c.n_embd);
+  const double bw = read_bandwidth_gbs((size_t)stream_bytes, a.repeats);
 
   // batched greedy decode: 8 and 32 independent sequences, each from its own 1-token prompt
   double batched_tps[2];
@@ -140,6 +168,9 @@ void run_bench(const BenchArgs& a) {
       {"decode_soft_tokens_per_s", n_dec / t_soft},
       {"soft_over_sampled", t_sampled / t_soft},
       {"decode_gflops", n_dec / t_decode * 2.0 * m.num_params / 1e9},
+      {"decode_weight_gbs", n_dec / t_decode * stream_bytes / 1e9},
+      {"read_bandwidth_gbs", bw},
+      {"decode_bound_tokens_per_s", bw * 1e9 / stream_bytes},
       {"batched_decode_8_tokens_per_s", batched_tps[0]},
       {"batched_decode_32_tokens_per_s", batched_tps[1]},
       {"prefill_tokens_per_s", T / t_prefill},
@@ -163,6 +194,9 @@ void run_bench(const BenchArgs& a) {
               a.repeats);
   std::printf("  decode, single stream (%d tokens)\n", n_dec);
   std::printf("    greedy                           %10.0f tokens/s\n", n_dec / t_decode);
+  std::printf("      weights streamed at %.1f GB/s; reading a buffer of their size runs at %.1f "
+              "GB/s, a bound of %.0f tokens/s\n",
+              n_dec / t_decode * stream_bytes / 1e9, bw, bw * 1e9 / stream_bytes);
   std::printf("    sampled (T 0.6, top-k 30, ...)   %10.0f tokens/s\n", n_dec / t_sampled);
   std::printf("    soft thinking, max_topk 10       %10.0f tokens/s  (%.3f x sampled)\n",
               n_dec / t_soft, t_sampled / t_soft);

@@ -1,5 +1,8 @@
 #include "model/transformer.h"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -32,6 +35,9 @@ Transformer transformer_create(const Model& m, int n_seq) {
   transpose(tr.wteT.data(), m.p.wte, m.cfg.vocab_size, m.cfg.n_embd);
   return tr;
 }
+
+// Fewer rows than this (decode, batched decode) take the one-parallel-region path.
+constexpr int kTeamRows = 64;
 
 static void state_reserve(InferState& st, const ModelConfig& c, int R) {
   if (R <= st.cap_rows) return;
@@ -88,6 +94,115 @@ static void cached_attention(float* atty, const float* qkv, const KVCache& kv, i
   }
 }
 
+// Columns [lo, hi) of N for thread tid of nth, in units of u (the last may be partial).
+static void col_range(int N, int u, int tid, int nth, int& lo, int& hi) {
+  const int units = (N + u - 1) / u;
+  lo = std::min(N, (int)((long)tid * units / nth) * u);
+  hi = std::min(N, (int)((long)(tid + 1) * units / nth) * u);
+}
+
+// The forward for few rows (decode, batched decode): one parallel region for the whole pass.
+// Each thread owns a column range of every matrix product and finishes its columns there
+// (bias; GELU; K/V cache writes; the residual add), so the layer costs four barriers instead
+// of a fork/join per operation. LayerNorms are computed by every thread into its own buffer
+// (a few hundred floats per row: cheaper than a barrier). Every value is computed by the same
+// operations in the same order as in the per-op path below (bitwise equal results).
+static void forward_team(Transformer& tr, int R, const int* seq, const int* pos,
+                         const float* x_in, int n_out, const int* out_rows, float* logits) {
+  const Model& m = *tr.model;
+  const ModelConfig& c = m.cfg;
+  const ParamTensors& p = m.p;
+  KVCache& kv = tr.cache;
+  InferState& st = tr.st;
+  const int C = c.n_embd, L = c.n_layer, NH = c.n_head, V = c.vocab_size, hs = C / NH;
+  const float eps = c.layer_norm_epsilon, scale = 1.0f / std::sqrt((float)hs);
+  const int max_threads = omp_get_max_threads();
+  const int rows_ln = std::max(R, n_out);
+  if (st.xn_team.size() < (size_t)max_threads * rows_ln * C)
+    st.xn_team.resize((size_t)max_threads * rows_ln * C);
+  if (st.att_team.size() < (size_t)max_threads * kv.n_ctx)
+    st.att_team.resize((size_t)max_threads * kv.n_ctx);
+  float* x = st.x.data();
+  float* qkv = st.qkv.data();
+  float* atty = st.atty.data();
+  float* h = st.h.data();
+  float* h2 = st.h2.data();
+  const int unit = matmul_col_unit(R);
+#pragma omp parallel
+  {
+    const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
+    float* xn = st.xn_team.data() + (size_t)tid * rows_ln * C;
+    float* att = st.att_team.data() + (size_t)tid * kv.n_ctx;
+    int lo3, hi3, lo1, hi1, lo4, hi4;
+    col_range(3 * C, unit, tid, nth, lo3, hi3);
+    col_range(C, unit, tid, nth, lo1, hi1);
+    col_range(4 * C, unit, tid, nth, lo4, hi4);
+#pragma omp for schedule(static)
+    for (int r = 0; r < R; r++) {
+      const float* e = x_in + (size_t)r * C;
+      const float* wp = p.wpe + (size_t)pos[r] * C;
+      for (int i = 0; i < C; i++) x[(size_t)r * C + i] = e[i] + wp[i];
+    }
+    for (int l = 0; l < L; l++) {
+      // qkv[:, lo3:hi3] = ln1(x) . qkvw + b, and this thread's K and V columns into the cache
+      layernorm_forward(xn, nullptr, nullptr, x, p.ln1w + l * C, p.ln1b + l * C, R, C, eps);
+      const float* qb = p.qkvb + l * 3 * C;
+      matmul_nn_cols(qkv, xn, p.qkvw + (size_t)l * 3 * C * C, R, C, 3 * C, lo3, hi3, false);
+      for (int r = 0; r < R; r++) {
+        float* q = qkv + (size_t)r * 3 * C;
+        for (int j = lo3; j < hi3; j++) q[j] += qb[j];
+        size_t base = ((size_t)l * kv.n_seq + seq[r]) * kv.n_ctx * C;
+        for (int j = std::max(lo3, C); j < std::min(hi3, 2 * C); j++)
+          kv.k[base + (size_t)(j - C) * kv.n_ctx + pos[r]] = q[j];
+        for (int j = std::max(lo3, 2 * C); j < hi3; j++)
+          kv.v[base + (size_t)pos[r] * C + (j - 2 * C)] = q[j];
+      }
+#pragma omp barrier
+      // attention, (row, head) pairs split over the threads
+#pragma omp for collapse(2) schedule(static)
+      for (int r = 0; r < R; r++)
+        for (int hd = 0; hd < NH; hd++) {
+          size_t base = ((size_t)l * kv.n_seq + seq[r]) * kv.n_ctx * C;
+          scores_kt(att, qkv + (size_t)r * 3 * C + hd * hs, kv.k.get() + base + (size_t)hd * hs * kv.n_ctx,
+                    pos[r] + 1, hs, kv.n_ctx, scale);
+          attention_softmax_values(atty + (size_t)r * C + hd * hs, att, kv.v.get() + base + hd * hs,
+                                   pos[r] + 1, hs, C);
+        }
+      // x[:, lo1:hi1] += atty . attprojw + b
+      const float* ab = p.attprojb + l * C;
+      matmul_nn_cols(h2, atty, p.attprojw + (size_t)l * C * C, R, C, C, lo1, hi1, false);
+      for (int r = 0; r < R; r++)
+        for (int j = lo1; j < hi1; j++) x[(size_t)r * C + j] += h2[(size_t)r * C + j] + ab[j];
+#pragma omp barrier
+      // h[:, lo4:hi4] = gelu(ln2(x) . fcw + b)
+      layernorm_forward(xn, nullptr, nullptr, x, p.ln2w + l * C, p.ln2b + l * C, R, C, eps);
+      const float* fb = p.fcb + l * 4 * C;
+      matmul_nn_cols(h, xn, p.fcw + (size_t)l * 4 * C * C, R, C, 4 * C, lo4, hi4, false);
+      for (int r = 0; r < R; r++) {
+        float* hr = h + (size_t)r * 4 * C;
+        for (int j = lo4; j < hi4; j++) hr[j] += fb[j];
+        gelu_forward(hr + lo4, hr + lo4, hi4 - lo4);
+      }
+#pragma omp barrier
+      // x[:, lo1:hi1] += h . fcprojw + b
+      const float* pb = p.fcprojb + l * C;
+      matmul_nn_cols(h2, h, p.fcprojw + (size_t)l * 4 * C * C, R, 4 * C, C, lo1, hi1, false);
+      for (int r = 0; r < R; r++)
+        for (int j = lo1; j < hi1; j++) x[(size_t)r * C + j] += h2[(size_t)r * C + j] + pb[j];
+#pragma omp barrier
+    }
+    // final LayerNorm (every thread, the output rows) and this thread's logit columns
+    for (int o = 0; o < n_out; o++) {
+      int r = out_rows ? out_rows[o] : o;
+      std::memcpy(xn + (size_t)o * C, x + (size_t)r * C, sizeof(float) * C);
+    }
+    layernorm_forward(xn, nullptr, nullptr, xn, p.lnfw, p.lnfb, n_out, C, eps);
+    int lov, hiv;
+    col_range(V, matmul_col_unit(n_out), tid, nth, lov, hiv);
+    matmul_nn_cols(logits, xn, tr.wteT.data(), n_out, C, V, lov, hiv, false);
+  }
+}
+
 void transformer_forward(Transformer& tr, int R, const int* seq, const int* pos,
                          const float* x_in, int n_out, const int* out_rows, float* logits) {
   const Model& m = *tr.model;
@@ -103,8 +218,14 @@ void transformer_forward(Transformer& tr, int R, const int* seq, const int* pos,
           c.n_ctx, ")");
   }
   if (!out_rows) n_out = R;
+  if (!out_rows) n_out = R;
+  if (out_rows)
+    for (int o = 0; o < n_out; o++)
+      check(out_rows[o] >= 0 && out_rows[o] < R, "output row ", out_rows[o], " outside [0, ", R,
+            ")");
   InferState& st = tr.st;
   state_reserve(st, c, R);
+  if (R < kTeamRows) return forward_team(tr, R, seq, pos, x_in, n_out, out_rows, logits);
   float* x = st.x.data();
   for (int r = 0; r < R; r++) {
     const float* e = x_in + (size_t)r * C;
@@ -138,7 +259,6 @@ void transformer_forward(Transformer& tr, int R, const int* seq, const int* pos,
   // final LayerNorm and LM head for the requested rows only
   for (int o = 0; o < n_out; o++) {
     int r = out_rows ? out_rows[o] : o;
-    check(r >= 0 && r < R, "output row ", r, " outside [0, ", R, ")");
     std::memcpy(st.xn.data() + (size_t)o * C, x + (size_t)r * C, sizeof(float) * C);
   }
   layernorm_forward(st.lnf.data(), nullptr, nullptr, st.xn.data(), p.lnfw, p.lnfb, n_out, C, eps);

@@ -24,6 +24,7 @@ struct InferState {
   std::vector<float> x, xn, qkv, atty, h, h2;  // [R, C], [R, C], [R, 3C], [R, C], [R, 4C], [R, 4C]
   std::vector<float> lnf;                     // [n_out, C]
   std::vector<float> emb;                     // [R, C] token embeddings (forward_tokens)
+  std::vector<float> xn_team, att_team;       // per thread: [R, C] LayerNorm out, [n_ctx] scores
 };
 
 // Borrows the model's weights, which must not change while the Transformer lives.

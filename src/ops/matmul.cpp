@@ -135,6 +135,19 @@ void gemm(float* out, const float* a, const float* b, int M, int K, int N, bool 
   int NC = N;
   if (M >= 64) NC = std::max(NR, (int)((256 * 1024 / 4) / std::max(K, 1)) / NR * NR);
   const bool par = (long)M * N * K > (1 << 16);
+  if (M < 64) {
+    // Few row tiles (batched decode): column tiles outside, so each K x NR strip of b comes
+    // from L3 once and serves every row tile from L1/L2; threads split the columns.
+    const int NT = (N + NR - 1) / NR;
+#pragma omp parallel for schedule(static) if (par)
+    for (int jt = 0; jt < NT; jt++)
+      for (int it = 0; it < MT; it++) {
+        int i0 = it * MR, j0 = jt * NR;
+        micro<TA>(out, a, b, M, K, N, i0, std::min(MR, M - i0), j0, std::min(NR, N - j0),
+                  accumulate);
+      }
+    return;
+  }
   for (int c0 = 0; c0 < N; c0 += NC) {
     const int nc = std::min(NC, N - c0);
     const int NT = (nc + NR - 1) / NR;
@@ -157,6 +170,20 @@ void matmul_nn(float* out, const float* a, const float* b, int M, int K, int N, 
     return;
   }
   gemm<false>(out, a, b, M, K, N, accumulate);
+}
+
+int matmul_col_unit(int M) { return M <= kSmallM ? NW : NR; }
+
+void matmul_nn_cols(float* out, const float* a, const float* b, int M, int K, int N, int j0,
+                    int j1, bool accumulate) {
+  if (M <= kSmallM) {
+    for (int j = j0; j < j1; j += NW) micro_wide(out, a, b, K, N, M, j, std::min(NW, j1 - j), accumulate);
+    return;
+  }
+  for (int j = j0; j < j1; j += NR)
+    for (int i0 = 0; i0 < M; i0 += MR)
+      micro<false>(out, a, b, M, K, N, i0, std::min(MR, M - i0), j, std::min(NR, j1 - j),
+                   accumulate);
 }
 
 void matmul_tn(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate) {

@@ -13,6 +13,13 @@ void matmul_nn(float* out, const float* a, const float* b, int M, int K, int N, 
 // The simple reference the fast kernel is tested against (double accumulation).
 void matmul_nn_ref(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate);
 
+// Columns [j0, j1) of matmul_nn's product, computed by the calling thread alone (no OpenMP):
+// for callers that split the columns over a thread team of their own. The same FMA chains
+// as matmul_nn. Split points at multiples of matmul_col_unit(M) keep its widest tiles.
+void matmul_nn_cols(float* out, const float* a, const float* b, int M, int K, int N, int j0,
+                    int j1, bool accumulate);
+int matmul_col_unit(int M);
+
 // out[M, N] (+)= a^T . b with a stored [K, M] (the weight-gradient product), same guarantees.
 void matmul_tn(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate);
 void matmul_tn_ref(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate);
