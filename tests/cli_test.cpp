@@ -97,6 +97,24 @@ TEST(Cli, GenerateRejectsBadInput) {
   expect_one_line_error(run_cli("generate" + m + " --prompt '" + long_prompt + "'"), "context");
   expect_one_line_error(run_cli("generate --model /nonexistent/dir --prompt hi"), "/nonexistent/dir");
   expect_one_line_error(run_cli("generate" + m), "--prompt");
+  expect_one_line_error(run_cli("generate" + m + " --prompt hi --dtype fp8"), "--dtype");
+  expect_one_line_error(run_cli("score" + m + " --text hi --dtype f16"), "--dtype");
+  expect_one_line_error(run_cli("eval" + m + " --task add -n 2 --dtype x"), "--dtype");
+}
+
+TEST(Cli, Bf16WeightsScoreCloseToFloat32) {
+  std::string base = "score --model " + model_dir() + " --text 'the dog sat on the mat.'";
+  json f = run_json(base), b = run_json(base + " --dtype bf16");
+  ASSERT_EQ(f["tokens"].size(), b["tokens"].size());
+  double diff = 0;
+  for (size_t t = 0; t < f["tokens"].size(); t++)
+    diff = std::max(diff, std::fabs(f["tokens"][t]["logprob"].get<double>() -
+                                    b["tokens"][t]["logprob"].get<double>()));
+  EXPECT_GT(diff, 0.0) << "--dtype bf16 had no effect";
+  EXPECT_LT(diff, 0.05);
+  json g = run_json("generate --model " + model_dir() +
+                    " --prompt 'the cat' --json -n 8 --temperature 0 --dtype bf16");
+  EXPECT_GT(g["n_generated"].get<int>(), 0);
 }
 
 TEST(Cli, CorruptModelDirectoryIsReported) {

@@ -225,6 +225,49 @@ TEST(Model, TeamPathEqualsPerOpPath) {
   omp_set_num_threads(saved);
 }
 
+// bf16 weights: logits within the 1e-2 relative error of float32 on a model of the
+// reference width, and a long prefill gives the bits of step-by-step decoding.
+TEST(Model, Bf16LogitsAreCloseToFloat32) {
+  ModelConfig c;
+  c.vocab_size = 500, c.n_ctx = 80, c.n_embd = 128, c.n_layer = 3, c.n_head = 4;
+  Model m = model_create(c);
+  model_init_random(m, 21);
+  const int T = 70, V = c.vocab_size;
+  auto toks = random_tokens(T, V, 22);
+  std::vector<int> seq(T, 0), pos(T);
+  for (int t = 0; t < T; t++) pos[t] = t;
+  Transformer f32 = transformer_create(m, 1), b16 = transformer_create(m, 1, Dtype::kBF16);
+  EXPECT_TRUE(b16.wteT.empty());
+  EXPECT_EQ(b16.w16.fcw.size(), (size_t)c.n_layer * c.n_embd * 4 * c.n_embd);
+  std::vector<float> ref((size_t)T * V), got((size_t)T * V), one(V);
+  transformer_forward_tokens(f32, T, seq.data(), pos.data(), toks.data(), T, nullptr, ref.data());
+  transformer_forward_tokens(b16, T, seq.data(), pos.data(), toks.data(), T, nullptr, got.data());
+  double num = 0, den = 0, worst = 0;
+  for (int t = 0; t < T; t++) {
+    double n2 = 0, d2 = 0;
+    for (int v = 0; v < V; v++) {
+      double d = got[(size_t)t * V + v] - ref[(size_t)t * V + v];
+      n2 += d * d, d2 += (double)ref[(size_t)t * V + v] * ref[(size_t)t * V + v];
+    }
+    num += n2, den += d2, worst = std::max(worst, std::sqrt(n2 / d2));
+  }
+  EXPECT_LE(worst, 1e-2) << "relative logit error, worst position";
+  EXPECT_GT(std::sqrt(num / den), 1e-5) << "bf16 weights should not give float32 logits";
+  Transformer step = transformer_create(m, 1, Dtype::kBF16);
+  for (int t = 0; t < T; t++) {
+    transformer_forward_tokens(step, 1, &seq[t], &pos[t], &toks[t], 1, nullptr, one.data());
+    for (int v = 0; v < V; v++) ASSERT_EQ(one[v], got[(size_t)t * V + v]) << t;
+  }
+  EXPECT_EQ(dtype_parse("bf16"), Dtype::kBF16);
+  EXPECT_EQ(dtype_parse("f32"), Dtype::kF32);
+  try {
+    dtype_parse("fp8");
+    ADD_FAILURE() << "fp8 accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--dtype"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Model, ForwardRejectsBadInput) {
   ModelConfig c = tiny_config();
   Model m = model_create(c);

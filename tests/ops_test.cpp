@@ -1,6 +1,7 @@
 // Kernels against their references, and every op's backward against finite differences.
 #include <gtest/gtest.h>
 
+#include "ops/bf16.h"
 #include "ops/matmul.h"
 #include "ops/ops.h"
 #include "ops/vec.h"
@@ -79,6 +80,44 @@ TEST(Ops, MatmulColumnsEqualTheWholeProduct) {
     for (int i = 0; i + 1 < 6; i++)
       matmul_nn_cols(parts.data(), a.data(), b.data(), M, K, N, cuts[i], cuts[i + 1], false);
     for (size_t i = 0; i < all.size(); i++) ASSERT_EQ(parts[i], all[i]) << "M=" << M << " i=" << i;
+  }
+}
+
+TEST(Ops, Bf16ConversionRoundsToNearestEven) {
+  EXPECT_EQ(f32_to_bf16(1.0f), 0x3f80);
+  EXPECT_EQ(f32_to_bf16(-2.0f), 0xc000);
+  EXPECT_EQ(bf16_to_f32(0x3f80), 1.0f);
+  // 1 + 2^-8 lies halfway between 1 and 1 + 2^-7: ties go to the even mantissa (1)
+  EXPECT_EQ(f32_to_bf16(1.0f + 1.0f / 256), 0x3f80);
+  EXPECT_EQ(f32_to_bf16(1.0f + 3.0f / 256), 0x3f82);  // halfway, odd below: rounds up
+  EXPECT_EQ(f32_to_bf16(1.0f + 1.0f / 256 + 1.0f / 4096), 0x3f81);  // above halfway
+  EXPECT_EQ(f32_to_bf16(INFINITY), 0x7f80);
+  EXPECT_TRUE(std::isnan(bf16_to_f32(f32_to_bf16(NAN))));
+  auto v = random_vec(1000, 40);
+  for (float x : v) {
+    float y = bf16_to_f32(f32_to_bf16(x));
+    EXPECT_LE(std::fabs(y - x), std::fabs(x) / 256) << x;  // half a unit in the last place
+    EXPECT_EQ(f32_to_bf16(y), f32_to_bf16(x));              // representable values are kept
+  }
+}
+
+TEST(Ops, Bf16MatmulEqualsFloatMatmulOfWidenedWeights) {
+  for (int M : {1, 2, 4, 6, 17}) {
+    int K = 45, N = 275;
+    auto a = random_vec((size_t)M * K, 50 + M), b = random_vec((size_t)K * N, 51);
+    std::vector<uint16_t> b16(b.size());
+    std::vector<float> wide(b.size());
+    for (size_t i = 0; i < b.size(); i++) b16[i] = f32_to_bf16(b[i]), wide[i] = bf16_to_f32(b16[i]);
+    std::vector<float> ref((size_t)M * N), got((size_t)M * N), exact((size_t)M * N);
+    matmul_nn(ref.data(), a.data(), wide.data(), M, K, N, false);
+    matmul_nn_ref(exact.data(), a.data(), wide.data(), M, K, N, false);
+    const int cut = matmul_col_unit(M) + 16;
+    matmul_nn_cols_bf16(got.data(), a.data(), b16.data(), M, K, N, 0, cut, false);
+    matmul_nn_cols_bf16(got.data(), a.data(), b16.data(), M, K, N, cut, N, false);
+    for (size_t i = 0; i < ref.size(); i++) {
+      ASSERT_EQ(got[i], ref[i]) << "M=" << M << " i=" << i;
+      ASSERT_NEAR(got[i], exact[i], 1e-4 * (1 + std::fabs(exact[i])) * std::sqrt((double)K));
+    }
   }
 }
 

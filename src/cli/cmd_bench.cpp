@@ -111,6 +111,9 @@ void run_bench(const BenchArgs& a) {
   soft.soft.sampler.max_topk = 10;
   double t_soft = median_seconds(a.repeats, [&] { generate(m, one, soft); });
   double rss_decode = peak_rss_mb();
+  GenerateParams greedy16 = greedy;
+  greedy16.dtype = Dtype::kBF16;
+  double t_decode16 = median_seconds(a.repeats, [&] { generate(m, one, greedy16); });
   // What one decode step streams: every weight once, the LM head as its transposed copy
   // (the embeddings of the prompt tokens and positions are a few rows).
   const double stream_bytes = 4.0 * (m.num_params - (size_t)c.n_ctx * c.n_embd);
@@ -168,6 +171,8 @@ void run_bench(const BenchArgs& a) {
       {"decode_soft_tokens_per_s", n_dec / t_soft},
       {"soft_over_sampled", t_sampled / t_soft},
       {"decode_gflops", n_dec / t_decode * 2.0 * m.num_params / 1e9},
+      {"decode_bf16_tokens_per_s", n_dec / t_decode16},
+      {"bf16_over_f32", t_decode / t_decode16},
       {"decode_weight_gbs", n_dec / t_decode * stream_bytes / 1e9},
       {"read_bandwidth_gbs", bw},
       {"decode_bound_tokens_per_s", bw * 1e9 / stream_bytes},
@@ -197,6 +202,8 @@ void run_bench(const BenchArgs& a) {
   std::printf("      weights streamed at %.1f GB/s; reading a buffer of their size runs at %.1f "
               "GB/s, a bound of %.0f tokens/s\n",
               n_dec / t_decode * stream_bytes / 1e9, bw, bw * 1e9 / stream_bytes);
+  std::printf("    greedy, bf16 weights             %10.0f tokens/s  (%.2f x f32)\n",
+              n_dec / t_decode16, t_decode / t_decode16);
   std::printf("    sampled (T 0.6, top-k 30, ...)   %10.0f tokens/s\n", n_dec / t_sampled);
   std::printf("    soft thinking, max_topk 10       %10.0f tokens/s  (%.3f x sampled)\n",
               n_dec / t_soft, t_sampled / t_soft);

@@ -23,6 +23,7 @@ struct GenerateArgs {
   std::vector<std::string> sets;
   GenerateParams params;
   int threads = 0;
+  std::string dtype = "f32";
   bool json = false, no_stream = false, soft = false;
 };
 
@@ -45,6 +46,7 @@ std::vector<std::pair<std::string, std::string>> read_prompts_jsonl(const std::s
 void run_generate(GenerateArgs& a, bool prompt_given) {
   set_threads(a.threads);
   GenerateParams& p = a.params;
+  p.dtype = dtype_parse(a.dtype);
   SoftThinkingParams& s = p.soft;
   if (!a.soft_config.empty()) soft_config_load(s, a.soft_config);
   for (const auto& kv : a.sets) soft_config_set(s, kv);
@@ -166,6 +168,8 @@ void register_generate(CLI::App& app) {
   c->add_option("-s,--seed", a->params.seed, "Random seed (prompt i of a batch uses seed + i)")
       ->capture_default_str();
   c->add_option("--threads", a->threads, "Threads; 0 = all cores")->capture_default_str();
+  c->add_option("--dtype", a->dtype, "Weights for the matrix products: f32, or bf16 (faster, logits ~1e-3 off)")
+      ->capture_default_str();
   c->add_flag("--json", a->json, "Print one JSON object instead of streaming text");
   c->add_flag("--no-stream", a->no_stream, "Print the text at the end instead of streaming");
   c->add_flag("--soft-thinking", a->soft,

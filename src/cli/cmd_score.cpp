@@ -14,6 +14,7 @@ namespace {
 struct ScoreArgs {
   std::string model, text, file;
   bool no_bos = false;
+  std::string dtype = "f32";
   int threads = 0;
 };
 
@@ -29,7 +30,7 @@ void run_score(const ScoreArgs& a, bool text_given) {
         a.no_bos ? "; with --no-bos the first token is only context)" : ")");
   check(n <= lm.model.cfg.n_ctx, "text is ", n, " tokens; the model's context is ",
         lm.model.cfg.n_ctx);
-  Transformer tr = transformer_create(lm.model, 1);
+  Transformer tr = transformer_create(lm.model, 1, dtype_parse(a.dtype));
   std::vector<int> seq(n, 0), pos(n);
   for (int t = 0; t < n; t++) pos[t] = t;
   std::vector<float> logits((size_t)n * V);
@@ -66,6 +67,8 @@ void register_score(CLI::App& app) {
   c->add_option("--text-file", a->file, "Read the text from a file");
   c->add_flag("--no-bos", a->no_bos, "Do not prepend <|endoftext|>; the first token is context only");
   c->add_option("--threads", a->threads, "Threads; 0 = all cores")->capture_default_str();
+  c->add_option("--dtype", a->dtype, "Weights for the matrix products: f32 or bf16")
+      ->capture_default_str();
   c->callback([a, to] { run_score(*a, to->count() > 0); });
 }
 

@@ -196,6 +196,7 @@ EvalRun eval_run(const Model& m, const Tokenizer& tok, const std::vector<EvalExa
   p.soft = cfg.soft;
   p.sampler = cfg.soft.sampler.after;  // plain decoding samples with the after-thinking filters
   p.max_new_tokens = opt.max_new_tokens;
+  p.dtype = opt.dtype;
   p.eos_id = tokenizer_special_id(tok, kEndOfText);
   p.think_open_id = tokenizer_special_id(tok, kThinkOpen);
   p.think_close_id = tokenizer_special_id(tok, kThinkClose);

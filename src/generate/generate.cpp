@@ -161,7 +161,7 @@ std::vector<SeqResult> generate(const Model& m, const std::vector<std::vector<in
       res[s].stop_reason = "max_new_tokens";
     }
   }
-  Transformer tr = transformer_create(m, S);
+  Transformer tr = transformer_create(m, S, P.dtype);
   // prefill: every prompt in one forward; logits of each prompt's last row
   std::vector<float> x((size_t)in.size() * C);
   TokenEmbedding emb = TokenEmbedding::of(m);

@@ -39,6 +39,7 @@ struct GenerateParams {
   SamplerParams sampler;      // plain mode's filters (soft modes use soft.sampler's phases)
   SoftThinkingParams soft;
   int max_new_tokens = 128;   // generated tokens in all, thinking included
+  Dtype dtype = Dtype::kF32;  // weights of the matrix products (bf16: copies, float math)
   uint64_t seed = 0;          // sequence i of a batch draws from rng_init(seed + i)
   int eos_id = -1;            // stop when this token is emitted (-1: never)
   int think_open_id = -1;     // <think> / </think> ids; think-tags mode requires both

@@ -188,11 +188,6 @@ float f16_to_f32(uint16_t h) {
   return std::bit_cast<float>(bits);
 }
 
-float bf16_to_f32(uint16_t h) {
-  // bfloat16 is the top half of a float: same sign, exponent and NaN/inf/subnormal encoding.
-  return std::bit_cast<float>((uint32_t)h << 16);
-}
-
 void safetensors_to_f32(const SafetensorsFile& f, const SafetensorsTensor& t, float* out) {
   const char* src = safetensors_data(f, t);
   size_t n = safetensors_numel(t);

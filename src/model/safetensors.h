@@ -5,6 +5,7 @@
 // The reader validates the whole header (dtypes, sizes, bounds, overlaps, a fully indexed
 // buffer) and throws Error("<path>: <problem>"). The writer is atomic.
 #pragma once
+#include "ops/bf16.h"
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -47,9 +48,9 @@ const char* safetensors_data(const SafetensorsFile& f, const SafetensorsTensor& 
 // Throws Error naming the file and tensor for other dtypes.
 void safetensors_to_f32(const SafetensorsFile& f, const SafetensorsTensor& t, float* out);
 
-// IEEE half / bfloat16 bit patterns -> float (exact; subnormals, inf and NaN preserved).
+// IEEE half bit patterns -> float (exact; subnormals, inf and NaN preserved). bfloat16:
+// bf16_to_f32 in ops/bf16.h.
 float f16_to_f32(uint16_t h);
-float bf16_to_f32(uint16_t h);
 
 // A tensor to write: raw little-endian bytes, viewed (not owned).
 struct SafetensorsEntry {

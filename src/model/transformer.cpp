@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "model/embeddings.h"
+#include "ops/bf16.h"
 #include "ops/matmul.h"
 #include "ops/ops.h"
 #include "ops/vec.h"
@@ -27,12 +28,37 @@ KVCache kv_cache_create(const ModelConfig& cfg, int n_seq) {
   return kv;
 }
 
-Transformer transformer_create(const Model& m, int n_seq) {
+Dtype dtype_parse(const std::string& name) {
+  if (name == "f32") return Dtype::kF32;
+  if (name == "bf16") return Dtype::kBF16;
+  fail("--dtype must be f32 or bf16 (got \"", name, "\")");
+}
+
+const char* dtype_name(Dtype d) { return d == Dtype::kBF16 ? "bf16" : "f32"; }
+
+static std::vector<uint16_t> to_bf16(const float* w, size_t n) {
+  std::vector<uint16_t> out(n);
+  for (size_t i = 0; i < n; i++) out[i] = f32_to_bf16(w[i]);
+  return out;
+}
+
+Transformer transformer_create(const Model& m, int n_seq, Dtype dtype) {
   Transformer tr;
   tr.model = &m;
+  tr.dtype = dtype;
   tr.cache = kv_cache_create(m.cfg, n_seq);
-  tr.wteT.resize((size_t)m.cfg.vocab_size * m.cfg.n_embd);
-  transpose(tr.wteT.data(), m.p.wte, m.cfg.vocab_size, m.cfg.n_embd);
+  const size_t C = m.cfg.n_embd, L = m.cfg.n_layer, V = m.cfg.vocab_size;
+  std::vector<float> wteT(V * C);
+  transpose(wteT.data(), m.p.wte, (int)V, (int)C);
+  if (dtype == Dtype::kF32) {
+    tr.wteT = std::move(wteT);
+  } else {
+    tr.w16.qkvw = to_bf16(m.p.qkvw, L * C * 3 * C);
+    tr.w16.attprojw = to_bf16(m.p.attprojw, L * C * C);
+    tr.w16.fcw = to_bf16(m.p.fcw, L * C * 4 * C);
+    tr.w16.fcprojw = to_bf16(m.p.fcprojw, L * 4 * C * C);
+    tr.w16.wteT = to_bf16(wteT.data(), V * C);
+  }
   return tr;
 }
 
@@ -101,7 +127,8 @@ static void col_range(int N, int u, int tid, int nth, int& lo, int& hi) {
   hi = std::min(N, (int)((long)(tid + 1) * units / nth) * u);
 }
 
-// The forward for few rows (decode, batched decode): one parallel region for the whole pass.
+// The forward for few rows (decode, batched decode), and for any rows in bf16: one parallel
+// region for the whole pass.
 // Each thread owns a column range of every matrix product and finishes its columns there
 // (bias; GELU; K/V cache writes; the residual add), so the layer costs four barriers instead
 // of a fork/join per operation. LayerNorms are computed by every thread into its own buffer
@@ -128,6 +155,16 @@ static void forward_team(Transformer& tr, int R, const int* seq, const int* pos,
   float* h = st.h.data();
   float* h2 = st.h2.data();
   const int unit = matmul_col_unit(R);
+  const bool bf16 = tr.dtype == Dtype::kBF16;
+  const WeightsBF16& w16 = tr.w16;
+  // out[:, lo:hi] = a[M, K] . w[K, N] with w = the f32 weight or its bf16 copy at `off`
+  auto mm = [bf16](float* out, const float* a, const float* w32, const std::vector<uint16_t>& w,
+                   size_t off, int M, int K, int N, int lo, int hi) {
+    if (bf16)
+      matmul_nn_cols_bf16(out, a, w.data() + off, M, K, N, lo, hi, false);
+    else
+      matmul_nn_cols(out, a, w32 + off, M, K, N, lo, hi, false);
+  };
 #pragma omp parallel
   {
     const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
@@ -147,7 +184,7 @@ static void forward_team(Transformer& tr, int R, const int* seq, const int* pos,
       // qkv[:, lo3:hi3] = ln1(x) . qkvw + b, and this thread's K and V columns into the cache
       layernorm_forward(xn, nullptr, nullptr, x, p.ln1w + l * C, p.ln1b + l * C, R, C, eps);
       const float* qb = p.qkvb + l * 3 * C;
-      matmul_nn_cols(qkv, xn, p.qkvw + (size_t)l * 3 * C * C, R, C, 3 * C, lo3, hi3, false);
+      mm(qkv, xn, p.qkvw, w16.qkvw, (size_t)l * 3 * C * C, R, C, 3 * C, lo3, hi3);
       for (int r = 0; r < R; r++) {
         float* q = qkv + (size_t)r * 3 * C;
         for (int j = lo3; j < hi3; j++) q[j] += qb[j];
@@ -170,14 +207,14 @@ static void forward_team(Transformer& tr, int R, const int* seq, const int* pos,
         }
       // x[:, lo1:hi1] += atty . attprojw + b
       const float* ab = p.attprojb + l * C;
-      matmul_nn_cols(h2, atty, p.attprojw + (size_t)l * C * C, R, C, C, lo1, hi1, false);
+      mm(h2, atty, p.attprojw, w16.attprojw, (size_t)l * C * C, R, C, C, lo1, hi1);
       for (int r = 0; r < R; r++)
         for (int j = lo1; j < hi1; j++) x[(size_t)r * C + j] += h2[(size_t)r * C + j] + ab[j];
 #pragma omp barrier
       // h[:, lo4:hi4] = gelu(ln2(x) . fcw + b)
       layernorm_forward(xn, nullptr, nullptr, x, p.ln2w + l * C, p.ln2b + l * C, R, C, eps);
       const float* fb = p.fcb + l * 4 * C;
-      matmul_nn_cols(h, xn, p.fcw + (size_t)l * 4 * C * C, R, C, 4 * C, lo4, hi4, false);
+      mm(h, xn, p.fcw, w16.fcw, (size_t)l * 4 * C * C, R, C, 4 * C, lo4, hi4);
       for (int r = 0; r < R; r++) {
         float* hr = h + (size_t)r * 4 * C;
         for (int j = lo4; j < hi4; j++) hr[j] += fb[j];
@@ -186,7 +223,7 @@ static void forward_team(Transformer& tr, int R, const int* seq, const int* pos,
 #pragma omp barrier
       // x[:, lo1:hi1] += h . fcprojw + b
       const float* pb = p.fcprojb + l * C;
-      matmul_nn_cols(h2, h, p.fcprojw + (size_t)l * 4 * C * C, R, 4 * C, C, lo1, hi1, false);
+      mm(h2, h, p.fcprojw, w16.fcprojw, (size_t)l * 4 * C * C, R, 4 * C, C, lo1, hi1);
       for (int r = 0; r < R; r++)
         for (int j = lo1; j < hi1; j++) x[(size_t)r * C + j] += h2[(size_t)r * C + j] + pb[j];
 #pragma omp barrier
@@ -199,7 +236,7 @@ static void forward_team(Transformer& tr, int R, const int* seq, const int* pos,
     layernorm_forward(xn, nullptr, nullptr, xn, p.lnfw, p.lnfb, n_out, C, eps);
     int lov, hiv;
     col_range(V, matmul_col_unit(n_out), tid, nth, lov, hiv);
-    matmul_nn_cols(logits, xn, tr.wteT.data(), n_out, C, V, lov, hiv, false);
+    mm(logits, xn, tr.wteT.data(), w16.wteT, 0, n_out, C, V, lov, hiv);
   }
 }
 
@@ -225,7 +262,7 @@ void transformer_forward(Transformer& tr, int R, const int* seq, const int* pos,
             ")");
   InferState& st = tr.st;
   state_reserve(st, c, R);
-  if (R < kTeamRows) return forward_team(tr, R, seq, pos, x_in, n_out, out_rows, logits);
+  if (R < kTeamRows || tr.dtype == Dtype::kBF16) return forward_team(tr, R, seq, pos, x_in, n_out, out_rows, logits);
   float* x = st.x.data();
   for (int r = 0; r < R; r++) {
     const float* e = x_in + (size_t)r * C;

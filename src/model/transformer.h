@@ -2,7 +2,9 @@
 // different positions. Prefill (many rows of one sequence) and batched decode (one row per
 // sequence) are the same call.
 #pragma once
+#include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "model/embeddings.h"
@@ -27,15 +29,30 @@ struct InferState {
   std::vector<float> xn_team, att_team;       // per thread: [R, C] LayerNorm out, [n_ctx] scores
 };
 
+// Weights of the matrix products at inference: float32 (the model's own), or bfloat16 copies
+// (round to nearest even) multiplied in float32 (a bf16 weight widened to float is exact).
+// bf16 halves the bytes a decode step streams; logits move by ~1e-3 relative.
+enum class Dtype { kF32, kBF16 };
+Dtype dtype_parse(const std::string& name);  // "f32" | "bf16"; throws Error naming --dtype
+const char* dtype_name(Dtype d);
+
+// bfloat16 copies of the four Linear weights of every layer ([L, in, out] as in the model)
+// and of the LM head operand.
+struct WeightsBF16 {
+  std::vector<uint16_t> qkvw, attprojw, fcw, fcprojw, wteT;
+};
+
 // Borrows the model's weights, which must not change while the Transformer lives.
 struct Transformer {
   const Model* model = nullptr;
-  std::vector<float> wteT;  // [C, V] the tied LM head's operand (wte transposed)
+  Dtype dtype = Dtype::kF32;
+  std::vector<float> wteT;  // [C, V] the tied LM head's operand (wte transposed; f32 only)
+  WeightsBF16 w16;          // bf16 only
   KVCache cache;
   InferState st;
 };
 
-Transformer transformer_create(const Model& m, int n_seq);
+Transformer transformer_create(const Model& m, int n_seq, Dtype dtype = Dtype::kF32);
 
 // One forward over R rows. Row r is sequence seq[r] at position pos[r] with input vector
 // x_in[r] ([R, C]: the token or concept embedding, position NOT yet added; the positional

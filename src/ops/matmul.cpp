@@ -1,16 +1,29 @@
 #include "ops/matmul.h"
 
+#include "ops/bf16.h"
 #include "ops/vec.h"
 
 #include <omp.h>
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 namespace softslm {
 
 namespace {
 
+inline v16 load16(const float* p) { return *(const v16*)p; }
+inline v16 load16(const uint16_t* p) {
+  typedef uint16_t u16x16 __attribute__((vector_size(32), aligned(2)));
+  typedef uint32_t u32x16 __attribute__((vector_size(64)));
+  u32x16 w = __builtin_convertvector(*(const u16x16*)p, u32x16) << 16;
+  v16 f;
+  std::memcpy(&f, &w, sizeof f);
+  return f;
+}
+inline float load1(const float* p) { return *p; }
+inline float load1(const uint16_t* p) { return bf16_to_f32(*p); }
 
 constexpr int MR = 8;   // rows of a per micro-tile
 constexpr int NR = 32;  // columns of b per micro-tile (two vectors)
@@ -18,13 +31,15 @@ constexpr int NR = 32;  // columns of b per micro-tile (two vectors)
 // out[MI, 16*NV] (+)= a[MI, K] . b[K, 16*NV]: MI*NV vector accumulators, one broadcast of a
 // per row and k, the k loop in order (each element a sequential FMA chain).
 // TA: a is stored transposed, element (i, k) at a[k * lda + i].
-template <int MI, int NV, bool TA = false>
-inline void tile(float* out, int ldo, const float* a, int lda, const float* b, int ldb, int K,
+// B: float, or uint16_t holding bfloat16 (widened exactly to float on load, so a bf16 product
+// equals the float product with the widened matrix, bit for bit).
+template <int MI, int NV, bool TA = false, typename B = float>
+inline void tile(float* out, int ldo, const float* a, int lda, const B* b, int ldb, int K,
                  bool acc) {
   v16 c[MI][NV] = {};
   for (int k = 0; k < K; k++) {
     v16 bv[NV];
-    for (int v = 0; v < NV; v++) bv[v] = *(const v16*)(b + (size_t)k * ldb + 16 * v);
+    for (int v = 0; v < NV; v++) bv[v] = load16(b + (size_t)k * ldb + 16 * v);
     for (int i = 0; i < MI; i++) {
       float s = TA ? a[(size_t)k * lda + i] : a[(size_t)i * lda + k];
       for (int v = 0; v < NV; v++) c[i][v] += s * bv[v];
@@ -38,22 +53,22 @@ inline void tile(float* out, int ldo, const float* a, int lda, const float* b, i
 }
 
 // Columns past the last full vector: scalar FMA chains in the same k order.
-template <bool TA>
-inline void tile_scalar(float* out, int ldo, const float* a, int lda, const float* b, int ldb,
+template <bool TA, typename B>
+inline void tile_scalar(float* out, int ldo, const float* a, int lda, const B* b, int ldb,
                         int K, int mi, int nj, bool acc) {
   for (int i = 0; i < mi; i++)
     for (int j = 0; j < nj; j++) {
       float s = 0.0f;
       for (int k = 0; k < K; k++)
         s = __builtin_fmaf(TA ? a[(size_t)k * lda + i] : a[(size_t)i * lda + k],
-                           b[(size_t)k * ldb + j], s);
+                           load1(b + (size_t)k * ldb + j), s);
       float* o = out + (size_t)i * ldo + j;
       *o = acc ? *o + s : s;
     }
 }
 
-template <int NV, bool TA>
-inline void tile_rows(int mi, float* out, int ldo, const float* a, int lda, const float* b, int ldb,
+template <int NV, bool TA, typename B>
+inline void tile_rows(int mi, float* out, int ldo, const float* a, int lda, const B* b, int ldb,
                       int K, bool acc) {
   switch (mi) {
     case 8: tile<8, NV, TA>(out, ldo, a, lda, b, ldb, K, acc); break;
@@ -69,13 +84,13 @@ inline void tile_rows(int mi, float* out, int ldo, const float* a, int lda, cons
 
 // One micro-tile: rows [i0, i0+mi), columns [j0, j0+nj) with nj <= NR. a is [M, K], or
 // [K, M] when TA.
-template <bool TA = false>
-inline void micro(float* out, const float* a, const float* b, int M, int K, int N, int i0, int mi,
+template <bool TA = false, typename B = float>
+inline void micro(float* out, const float* a, const B* b, int M, int K, int N, int i0, int mi,
                   int j0, int nj, bool acc) {
   float* o = out + (size_t)i0 * N + j0;
   const float* ap = TA ? a + i0 : a + (size_t)i0 * K;
   const int lda = TA ? M : K;
-  const float* bp = b + j0;
+  const B* bp = b + j0;
   int done = 0;
   if (nj == NR) {
     tile_rows<2, TA>(mi, o, N, ap, lda, bp, N, K, acc);
@@ -92,10 +107,11 @@ inline void micro(float* out, const float* a, const float* b, int M, int K, int 
 constexpr int kSmallM = 4;
 constexpr int NW = 128;  // columns per wide tile (8 vectors)
 
-inline void micro_wide(float* out, const float* a, const float* b, int K, int N, int mi, int j0,
+template <typename B>
+inline void micro_wide(float* out, const float* a, const B* b, int K, int N, int mi, int j0,
                        int nj, bool acc) {
   float* o = out + j0;
-  const float* bp = b + j0;
+  const B* bp = b + j0;
   if (nj == NW) {
     switch (mi) {
       case 1: tile<1, 8>(o, N, a, K, bp, N, K, acc); break;
@@ -105,7 +121,8 @@ inline void micro_wide(float* out, const float* a, const float* b, int K, int N,
     }
     return;
   }
-  for (int j = 0; j < nj; j += NR) micro(out, a, b, mi, K, N, 0, mi, j0 + j, std::min(NR, nj - j), acc);
+  for (int j = 0; j < nj; j += NR)
+    micro<false, B>(out, a, b, mi, K, N, 0, mi, j0 + j, std::min(NR, nj - j), acc);
 }
 
 std::vector<float>& scratch(int which, size_t n) {
@@ -174,17 +191,29 @@ void matmul_nn(float* out, const float* a, const float* b, int M, int K, int N, 
 
 int matmul_col_unit(int M) { return M <= kSmallM ? NW : NR; }
 
-void matmul_nn_cols(float* out, const float* a, const float* b, int M, int K, int N, int j0,
-                    int j1, bool accumulate) {
+template <typename B>
+static void nn_cols(float* out, const float* a, const B* b, int M, int K, int N, int j0, int j1,
+                    bool accumulate) {
   if (M <= kSmallM) {
     for (int j = j0; j < j1; j += NW) micro_wide(out, a, b, K, N, M, j, std::min(NW, j1 - j), accumulate);
     return;
   }
   for (int j = j0; j < j1; j += NR)
     for (int i0 = 0; i0 < M; i0 += MR)
-      micro<false>(out, a, b, M, K, N, i0, std::min(MR, M - i0), j, std::min(NR, j1 - j),
-                   accumulate);
+      micro<false, B>(out, a, b, M, K, N, i0, std::min(MR, M - i0), j, std::min(NR, j1 - j),
+                      accumulate);
 }
+
+void matmul_nn_cols(float* out, const float* a, const float* b, int M, int K, int N, int j0,
+                    int j1, bool accumulate) {
+  nn_cols(out, a, b, M, K, N, j0, j1, accumulate);
+}
+
+void matmul_nn_cols_bf16(float* out, const float* a, const uint16_t* b, int M, int K, int N,
+                         int j0, int j1, bool accumulate) {
+  nn_cols(out, a, b, M, K, N, j0, j1, accumulate);
+}
+
 
 void matmul_tn(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate) {
   gemm<true>(out, a, b, M, K, N, accumulate);

@@ -2,6 +2,7 @@
 // Linear weights are stored [in, out] (Hugging Face Conv1D layout), so forward passes are
 // out = inp . w with both operands row-major and no transposes on the hot path.
 #pragma once
+#include <cstdint>
 
 namespace softslm {
 
@@ -19,6 +20,10 @@ void matmul_nn_ref(float* out, const float* a, const float* b, int M, int K, int
 void matmul_nn_cols(float* out, const float* a, const float* b, int M, int K, int N, int j0,
                     int j1, bool accumulate);
 int matmul_col_unit(int M);
+// The same with b in bfloat16 (the upper half of a float's bits), widened exactly on load:
+// equal, bit for bit, to matmul_nn_cols with b widened to float. Halves the bytes streamed.
+void matmul_nn_cols_bf16(float* out, const float* a, const uint16_t* b, int M, int K, int N,
+                         int j0, int j1, bool accumulate);
 
 // out[M, N] (+)= a^T . b with a stored [K, M] (the weight-gradient product), same guarantees.
 void matmul_tn(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate);
