@@ -34,8 +34,6 @@ Dtype dtype_parse(const std::string& name) {
   fail("--dtype must be f32 or bf16 (got \"", name, "\")");
 }
 
-const char* dtype_name(Dtype d) { return d == Dtype::kBF16 ? "bf16" : "f32"; }
-
 static std::vector<uint16_t> to_bf16(const float* w, size_t n) {
   std::vector<uint16_t> out(n);
   for (size_t i = 0; i < n; i++) out[i] = f32_to_bf16(w[i]);
@@ -120,6 +118,14 @@ static void cached_attention(float* atty, const float* qkv, const KVCache& kv, i
   }
 }
 
+// x[r] = x_in[r] + wpe[pos[r]]  (row r of [R, C])
+static void add_position(float* x, const float* x_in, const float* wpe, const int* pos, int r,
+                         int C) {
+  const float* e = x_in + (size_t)r * C;
+  const float* wp = wpe + (size_t)pos[r] * C;
+  for (int i = 0; i < C; i++) x[(size_t)r * C + i] = e[i] + wp[i];
+}
+
 // Columns [lo, hi) of N for thread tid of nth, in units of u (the last may be partial).
 static void col_range(int N, int u, int tid, int nth, int& lo, int& hi) {
   const int units = (N + u - 1) / u;
@@ -175,11 +181,12 @@ static void forward_team(Transformer& tr, int R, const int* seq, const int* pos,
     col_range(C, unit, tid, nth, lo1, hi1);
     col_range(4 * C, unit, tid, nth, lo4, hi4);
 #pragma omp for schedule(static)
-    for (int r = 0; r < R; r++) {
-      const float* e = x_in + (size_t)r * C;
-      const float* wp = p.wpe + (size_t)pos[r] * C;
-      for (int i = 0; i < C; i++) x[(size_t)r * C + i] = e[i] + wp[i];
-    }
+    for (int r = 0; r < R; r++) add_position(x, x_in, p.wpe, pos, r, C);
+    // x[:, lo1:hi1] += out[:, lo1:hi1] + bias: this thread's columns of a residual branch
+    auto add_branch = [&](const float* out, const float* bias) {
+      for (int r = 0; r < R; r++)
+        for (int j = lo1; j < hi1; j++) x[(size_t)r * C + j] += out[(size_t)r * C + j] + bias[j];
+    };
     for (int l = 0; l < L; l++) {
       // qkv[:, lo3:hi3] = ln1(x) . qkvw + b, and this thread's K and V columns into the cache
       layernorm_forward(xn, nullptr, nullptr, x, p.ln1w + l * C, p.ln1b + l * C, R, C, eps);
@@ -206,10 +213,8 @@ static void forward_team(Transformer& tr, int R, const int* seq, const int* pos,
                                    pos[r] + 1, hs, C);
         }
       // x[:, lo1:hi1] += atty . attprojw + b
-      const float* ab = p.attprojb + l * C;
       mm(h2, atty, p.attprojw, w16.attprojw, (size_t)l * C * C, R, C, C, lo1, hi1);
-      for (int r = 0; r < R; r++)
-        for (int j = lo1; j < hi1; j++) x[(size_t)r * C + j] += h2[(size_t)r * C + j] + ab[j];
+      add_branch(h2, p.attprojb + l * C);
 #pragma omp barrier
       // h[:, lo4:hi4] = gelu(ln2(x) . fcw + b)
       layernorm_forward(xn, nullptr, nullptr, x, p.ln2w + l * C, p.ln2b + l * C, R, C, eps);
@@ -222,10 +227,8 @@ static void forward_team(Transformer& tr, int R, const int* seq, const int* pos,
       }
 #pragma omp barrier
       // x[:, lo1:hi1] += h . fcprojw + b
-      const float* pb = p.fcprojb + l * C;
       mm(h2, h, p.fcprojw, w16.fcprojw, (size_t)l * 4 * C * C, R, 4 * C, C, lo1, hi1);
-      for (int r = 0; r < R; r++)
-        for (int j = lo1; j < hi1; j++) x[(size_t)r * C + j] += h2[(size_t)r * C + j] + pb[j];
+      add_branch(h2, p.fcprojb + l * C);
 #pragma omp barrier
     }
     // final LayerNorm (every thread, the output rows) and this thread's logit columns
@@ -255,20 +258,16 @@ void transformer_forward(Transformer& tr, int R, const int* seq, const int* pos,
           c.n_ctx, ")");
   }
   if (!out_rows) n_out = R;
-  if (!out_rows) n_out = R;
   if (out_rows)
     for (int o = 0; o < n_out; o++)
       check(out_rows[o] >= 0 && out_rows[o] < R, "output row ", out_rows[o], " outside [0, ", R,
             ")");
   InferState& st = tr.st;
   state_reserve(st, c, R);
-  if (R < kTeamRows || tr.dtype == Dtype::kBF16) return forward_team(tr, R, seq, pos, x_in, n_out, out_rows, logits);
+  if (R < kTeamRows || tr.dtype == Dtype::kBF16)
+    return forward_team(tr, R, seq, pos, x_in, n_out, out_rows, logits);
   float* x = st.x.data();
-  for (int r = 0; r < R; r++) {
-    const float* e = x_in + (size_t)r * C;
-    const float* wp = p.wpe + (size_t)pos[r] * C;
-    for (int i = 0; i < C; i++) x[(size_t)r * C + i] = e[i] + wp[i];
-  }
+  for (int r = 0; r < R; r++) add_position(x, x_in, p.wpe, pos, r, C);
   const float eps = c.layer_norm_epsilon;
   for (int l = 0; l < L; l++) {
     layernorm_forward(st.xn.data(), nullptr, nullptr, x, p.ln1w + l * C, p.ln1b + l * C, R, C, eps);

@@ -34,7 +34,6 @@ struct InferState {
 // bf16 halves the bytes a decode step streams; logits move by ~1e-3 relative.
 enum class Dtype { kF32, kBF16 };
 Dtype dtype_parse(const std::string& name);  // "f32" | "bf16"; throws Error naming --dtype
-const char* dtype_name(Dtype d);
 
 // bfloat16 copies of the four Linear weights of every layer ([L, in, out] as in the model)
 // and of the LM head operand.

@@ -137,7 +137,10 @@ std::string path_cot(const PathPrompt& p, const std::string& mode) {
         nodes.push_back(next);
       }
       std::string w;
-      for (size_t i = 0; i < nodes.size(); i++) w += (i ? "<" : "") + nodes[i];
+      for (size_t i = 0; i < nodes.size(); i++) {
+        if (i) w += '<';
+        w += nodes[i];
+      }
       return w;
     };
     out = walk(p.c1);
@@ -242,8 +245,8 @@ TaskDraw path_draw(Rng& r, const TaskParams& p) {
     u_nodes.push_back(v);
   }
 
-  // Extra edges: never from the reachable region into the other one, never a duplicate, a
-  // self-loop or the reverse of an edge, never root -> F, never shortening s -> T.
+  // Extra edges: never into a locked node, never from the reachable region into the other
+  // one, never a duplicate, a self-loop or the reverse of an edge, never shortening s -> T.
   std::set<std::pair<int, int>> has(edges.begin(), edges.end());
   auto allowed = [&](int u, int v) {
     return u != v && !locked[v] && !has.count({u, v}) && !has.count({v, u}) &&
