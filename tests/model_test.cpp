@@ -194,26 +194,31 @@ TEST(Model, BatchDecodeEqualsEachSequenceAlone) {
   }
 }
 
-// Few rows take the one-parallel-region path (columns split over the team, fused bias, GELU,
-// residual and cache writes); many rows the per-operation path. Both give the same bits, with
-// several threads, including vocabulary and widths that are not multiples of the tiles.
-TEST(Model, TeamPathEqualsPerOpPath) {
+// The forward splits the columns of every product over the thread team and fuses bias, GELU,
+// residual and cache writes: any thread count, a long prefill, a short one and single steps
+// give the same bits, including vocabulary and widths that are not multiples of the tiles
+// and panels.
+TEST(Model, ForwardIsTheSameForAnyRowsAndThreads) {
   ModelConfig c;
   c.vocab_size = 301, c.n_ctx = 80, c.n_embd = 64, c.n_layer = 2, c.n_head = 4;
   Model m = model_create(c);
   model_init_random(m, 11);
-  const int T = 72, V = c.vocab_size;  // 72 rows: the per-op path
+  const int T = 72, V = c.vocab_size;
   auto toks = random_tokens(T, V, 12);
   std::vector<int> seq(T, 0), pos(T);
   for (int t = 0; t < T; t++) pos[t] = t;
   int saved = omp_get_max_threads();
-  for (int threads : {1, 3}) {
+  std::vector<float> ref((size_t)T * V), got((size_t)T * V), one(V), some((size_t)5 * V);
+  omp_set_num_threads(1);
+  Transformer base = transformer_create(m, 1);
+  transformer_forward_tokens(base, T, seq.data(), pos.data(), toks.data(), T, nullptr, ref.data());
+  for (int threads : {1, 2, 3}) {
     omp_set_num_threads(threads);
     Transformer all = transformer_create(m, 1);
-    std::vector<float> ref((size_t)T * V), one(V), some((size_t)5 * V);
-    transformer_forward_tokens(all, T, seq.data(), pos.data(), toks.data(), T, nullptr, ref.data());
+    transformer_forward_tokens(all, T, seq.data(), pos.data(), toks.data(), T, nullptr, got.data());
+    for (size_t i = 0; i < got.size(); i++) ASSERT_EQ(got[i], ref[i]) << threads << " threads";
     Transformer step = transformer_create(m, 1);
-    // a 5-row prefill (team path, several rows), then one row at a time
+    // a 5-row prefill, then one row at a time
     transformer_forward_tokens(step, 5, seq.data(), pos.data(), toks.data(), 5, nullptr, some.data());
     for (size_t i = 0; i < some.size(); i++) ASSERT_EQ(some[i], ref[i]) << threads << " threads";
     for (int t = 5; t < T; t++) {
@@ -223,6 +228,33 @@ TEST(Model, TeamPathEqualsPerOpPath) {
     }
   }
   omp_set_num_threads(saved);
+}
+
+// A model handed over is packed in its own memory (no second copy of the matrices) and gives
+// the bits of packed copies; the borrowed model is left as it was.
+TEST(Model, WeightsPackedInPlaceEqualPackedCopies) {
+  ModelConfig c;
+  c.vocab_size = 301, c.n_ctx = 40, c.n_embd = 64, c.n_layer = 2, c.n_head = 4;
+  Model m = model_create(c);
+  model_init_random(m, 13);
+  std::vector<float> before(m.memory.get(), m.memory.get() + m.num_params);
+  const int T = 30, V = c.vocab_size;
+  auto toks = random_tokens(T, V, 14);
+  std::vector<int> seq(T, 0), pos(T);
+  for (int t = 0; t < T; t++) pos[t] = t;
+  std::vector<float> ref((size_t)T * V), got((size_t)T * V);
+  Transformer copy = transformer_create(m, 1);
+  transformer_forward_tokens(copy, T, seq.data(), pos.data(), toks.data(), T, nullptr, ref.data());
+  for (size_t i = 0; i < before.size(); i++) ASSERT_EQ(m.memory[i], before[i]) << "borrowed model changed";
+  EXPECT_EQ(copy.w->w32.storage.size(), (size_t)c.n_layer * 12 * c.n_embd * c.n_embd + (size_t)c.n_embd * V);
+  Model handed = model_create(c);
+  std::copy(before.begin(), before.end(), handed.memory.get());
+  auto w = inference_weights_create(std::move(handed), Dtype::kF32);
+  EXPECT_EQ(w->w32.storage.size(), (size_t)c.n_embd * V) << "only the LM head is a copy";
+  EXPECT_EQ(w->w32.fcw, w->model->p.fcw) << "packed in the model's memory";
+  Transformer own = transformer_create(w, 1);
+  transformer_forward_tokens(own, T, seq.data(), pos.data(), toks.data(), T, nullptr, got.data());
+  for (size_t i = 0; i < got.size(); i++) ASSERT_EQ(got[i], ref[i]) << i;
 }
 
 // bf16 weights: logits within the 1e-2 relative error of float32 on a model of the
@@ -237,8 +269,9 @@ TEST(Model, Bf16LogitsAreCloseToFloat32) {
   std::vector<int> seq(T, 0), pos(T);
   for (int t = 0; t < T; t++) pos[t] = t;
   Transformer f32 = transformer_create(m, 1), b16 = transformer_create(m, 1, Dtype::kBF16);
-  EXPECT_TRUE(b16.wteT.empty());
-  EXPECT_EQ(b16.w16.fcw.size(), (size_t)c.n_layer * c.n_embd * 4 * c.n_embd);
+  EXPECT_EQ(b16.w->w32.wteT, nullptr);
+  EXPECT_EQ(b16.w->w16.storage.size(),  // 12 C x C matrices per layer and the LM head
+            (size_t)c.n_layer * 12 * c.n_embd * c.n_embd + (size_t)c.n_embd * V);
   std::vector<float> ref((size_t)T * V), got((size_t)T * V), one(V);
   transformer_forward_tokens(f32, T, seq.data(), pos.data(), toks.data(), T, nullptr, ref.data());
   transformer_forward_tokens(b16, T, seq.data(), pos.data(), toks.data(), T, nullptr, got.data());

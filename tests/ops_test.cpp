@@ -68,17 +68,34 @@ TEST(Ops, MatmulRowResultIndependentOfBatch) {
   }
 }
 
-TEST(Ops, MatmulColumnsEqualTheWholeProduct) {
-  // any split of the columns gives the bits of the whole product, for few and many rows
+TEST(Ops, PackPanelsIsAPermutationIntoColumnPanels) {
+  const int K = 5, N = 2 * kPanel + 37;  // two full panels and a narrower last one
+  auto w = random_vec((size_t)K * N, 29);
+  auto p = pack_panels(w.data(), K, N);
+  ASSERT_EQ(p.size(), w.size());
+  for (int k = 0; k < K; k++)
+    for (int j = 0; j < N; j++) {
+      const int p0 = j / kPanel * kPanel, width = std::min(kPanel, N - p0);
+      ASSERT_EQ(p[(size_t)p0 * K + (size_t)k * width + (j - p0)], w[(size_t)k * N + j]) << k << "," << j;
+    }
+  auto p16 = pack_panels_bf16(w.data(), K, N);
+  for (size_t i = 0; i < p.size(); i++) ASSERT_EQ(p16[i], f32_to_bf16(p[i]));
+}
+
+TEST(Ops, PanelColumnsEqualTheWholeProduct) {
+  // any split of the columns of a panel product gives the bits of matmul_nn, for few and
+  // many rows, splits inside panels and a last panel narrower than the others
   for (int M : {1, 3, 4, 5, 19}) {
-    int K = 77, N = 301;
+    int K = 77, N = 2 * kPanel + 45;
     auto a = random_vec((size_t)M * K, 30 + M), b = random_vec((size_t)K * N, 31);
+    auto panels = pack_panels(b.data(), K, N);
     std::vector<float> all((size_t)M * N), parts((size_t)M * N, -1.0f);
     matmul_nn(all.data(), a.data(), b.data(), M, K, N, false);
     const int unit = matmul_col_unit(M);
     const int cuts[] = {0, unit, 2 * unit, 2 * unit + 16, 250, N};
     for (int i = 0; i + 1 < 6; i++)
-      matmul_nn_cols(parts.data(), a.data(), b.data(), M, K, N, cuts[i], cuts[i + 1], false);
+      matmul_panels_cols(parts.data(), a.data(), panels.data(), M, K, N, cuts[i], cuts[i + 1],
+                         false);
     for (size_t i = 0; i < all.size(); i++) ASSERT_EQ(parts[i], all[i]) << "M=" << M << " i=" << i;
   }
 }
@@ -105,15 +122,15 @@ TEST(Ops, Bf16MatmulEqualsFloatMatmulOfWidenedWeights) {
   for (int M : {1, 2, 4, 6, 17}) {
     int K = 45, N = 275;
     auto a = random_vec((size_t)M * K, 50 + M), b = random_vec((size_t)K * N, 51);
-    std::vector<uint16_t> b16(b.size());
     std::vector<float> wide(b.size());
-    for (size_t i = 0; i < b.size(); i++) b16[i] = f32_to_bf16(b[i]), wide[i] = bf16_to_f32(b16[i]);
+    for (size_t i = 0; i < b.size(); i++) wide[i] = bf16_to_f32(f32_to_bf16(b[i]));
+    auto b16 = pack_panels_bf16(b.data(), K, N);
     std::vector<float> ref((size_t)M * N), got((size_t)M * N), exact((size_t)M * N);
     matmul_nn(ref.data(), a.data(), wide.data(), M, K, N, false);
     matmul_nn_ref(exact.data(), a.data(), wide.data(), M, K, N, false);
     const int cut = matmul_col_unit(M) + 16;
-    matmul_nn_cols_bf16(got.data(), a.data(), b16.data(), M, K, N, 0, cut, false);
-    matmul_nn_cols_bf16(got.data(), a.data(), b16.data(), M, K, N, cut, N, false);
+    matmul_panels_cols(got.data(), a.data(), b16.data(), M, K, N, 0, cut, false);
+    matmul_panels_cols(got.data(), a.data(), b16.data(), M, K, N, cut, N, false);
     for (size_t i = 0; i < ref.size(); i++) {
       ASSERT_EQ(got[i], ref[i]) << "M=" << M << " i=" << i;
       ASSERT_NEAR(got[i], exact[i], 1e-4 * (1 + std::fabs(exact[i])) * std::sqrt((double)K));

@@ -79,8 +79,15 @@ void run_bench(const BenchArgs& a) {
   check(a.repeats >= 1, "--repeats must be >= 1");
   check(a.batch >= 1, "--batch must be >= 1");
   double rss_start = peak_rss_mb();
-  Model m = a.model.empty() ? model_create(ModelConfig{}) : model_load(a.model);
-  if (a.model.empty()) model_init_random(m, 1);
+  auto load = [&a] {
+    Model m = a.model.empty() ? model_create(ModelConfig{}) : model_load(a.model);
+    if (a.model.empty()) model_init_random(m, 1);
+    return m;
+  };
+  // Decoding as the CLI does it: the model handed over, its matrices packed in place, once
+  // (so the figures are the decode's own and the memory is what `generate` holds).
+  const auto w32 = inference_weights_create(load(), Dtype::kF32);
+  const Model& m = *w32->model;
   const ModelConfig& c = m.cfg;
   const int T = c.n_ctx, V = c.vocab_size;
   Rng rng = rng_init(7);
@@ -100,20 +107,24 @@ void run_bench(const BenchArgs& a) {
   GenerateParams greedy;
   greedy.sampler.temperature = 0;
   greedy.max_new_tokens = n_dec;
-  double t_decode = median_seconds(a.repeats, [&] { generate(m, one, greedy); });
+  double t_decode = median_seconds(a.repeats, [&] { generate(w32, one, greedy); });
   GenerateParams sampled = greedy;
   sampled.sampler = SoftSamplerParams{}.after;
-  double t_sampled = median_seconds(a.repeats, [&] { generate(m, one, sampled); });
+  double t_sampled = median_seconds(a.repeats, [&] { generate(w32, one, sampled); });
   GenerateParams soft = greedy;
   soft.soft.mode = ThinkMode::kEntropyGate;
   soft.soft.gate_threshold = 0;
   soft.soft.max_thinking_steps = n_dec;
   soft.soft.sampler.max_topk = 10;
-  double t_soft = median_seconds(a.repeats, [&] { generate(m, one, soft); });
+  double t_soft = median_seconds(a.repeats, [&] { generate(w32, one, soft); });
   double rss_decode = peak_rss_mb();
   GenerateParams greedy16 = greedy;
   greedy16.dtype = Dtype::kBF16;
-  double t_decode16 = median_seconds(a.repeats, [&] { generate(m, one, greedy16); });
+  double t_decode16;
+  {
+    const auto w16 = inference_weights_create(load(), Dtype::kBF16);
+    t_decode16 = median_seconds(a.repeats, [&] { generate(w16, one, greedy16); });
+  }
   // What one decode step streams: every weight once, the LM head as its transposed copy
   // (the embeddings of the prompt tokens and positions are a few rows).
   const double stream_bytes = 4.0 * (m.num_params - (size_t)c.n_ctx * c.n_embd);
@@ -125,12 +136,12 @@ void run_bench(const BenchArgs& a) {
   for (int i = 0; i < 2; i++) {
     std::vector<std::vector<int>> prompts;
     for (int s = 0; s < batch_sizes[i]; s++) prompts.push_back({(int)rng_below(rng, V)});
-    double t = median_seconds(a.repeats, [&] { generate(m, prompts, greedy); });
+    double t = median_seconds(a.repeats, [&] { generate(w32, prompts, greedy); });
     batched_tps[i] = batch_sizes[i] * n_dec / t;
   }
 
   // prefill of a full-context prompt
-  Transformer tr = transformer_create(m, 1);
+  Transformer tr = transformer_create(w32, 1);
   auto prompt = random_ids(T);
   std::vector<int> seq(T, 0), pos(T);
   for (int t = 0; t < T; t++) pos[t] = t;
@@ -146,11 +157,12 @@ void run_bench(const BenchArgs& a) {
   // forward+backward FLOPs ~ 6 * params * tokens + attention (6 * L * T * C per token)
   double flops_per_tok = 6.0 * m.num_params + 6.0 * c.n_layer * T * c.n_embd;
   if (!a.no_train) {
-    TrainGraph g = train_graph_create(m, a.batch, T);
+    Model mt = load();  // row-major, as training keeps it
+    TrainGraph g = train_graph_create(mt, a.batch, T);
     auto inp = random_ids(a.batch * T), tgt = random_ids(a.batch * T);
     double t_train = median_seconds(a.repeats, [&] {
-      gpt2_forward(m, g, inp.data(), tgt.data(), a.batch, T);
-      gpt2_backward(m, g);
+      gpt2_forward(mt, g, inp.data(), tgt.data(), a.batch, T);
+      gpt2_backward(mt, g);
     });
     train_tps = a.batch * T / t_train;
   }

@@ -64,13 +64,15 @@ void run_eval(const EvalArgs& a) {
   }
   LoadedModel lm = load_model_dir(a.model);
   for (const DecodeConfig& c : configs) decode_config_validate(c, lm.model.cfg.vocab_size);
+  // packed once for every configuration; the model is handed over (packed in place)
+  const auto weights = inference_weights_create(std::move(lm.model), opt.dtype);
   std::vector<EvalRun> runs;
   ProgressLine bar(stderr, -1, a.quiet);
   auto t0 = std::chrono::steady_clock::now();
   const double total_work = (double)configs.size() * examples.size() * a.opt.samples;
   double done_before = 0;
   for (const DecodeConfig& c : configs) {
-    runs.push_back(eval_run(lm.model, lm.tok, examples, c, opt, [&](int done, int total) {
+    runs.push_back(eval_run(weights, lm.tok, examples, c, opt, [&](int done, int total) {
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       double frac = (done_before + done) / total_work;
       char buf[256];

@@ -101,7 +101,9 @@ void run_generate(GenerateArgs& a, bool prompt_given) {
     put(tokenizer_decode(lm.tok, &r.token, 1));
   };
   auto t0 = std::chrono::steady_clock::now();
-  std::vector<SeqResult> res = generate(lm.model, ids, p, hook);
+  // the model is handed over: its matrices are packed in place (no second copy)
+  std::vector<SeqResult> res =
+      generate(inference_weights_create(std::move(lm.model), p.dtype), ids, p, hook);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!a.trace.empty()) write_file_atomic(a.trace, trace);
   size_t total = 0;

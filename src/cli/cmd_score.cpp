@@ -30,7 +30,8 @@ void run_score(const ScoreArgs& a, bool text_given) {
         a.no_bos ? "; with --no-bos the first token is only context)" : ")");
   check(n <= lm.model.cfg.n_ctx, "text is ", n, " tokens; the model's context is ",
         lm.model.cfg.n_ctx);
-  Transformer tr = transformer_create(lm.model, 1, dtype_parse(a.dtype));
+  Transformer tr =
+      transformer_create(inference_weights_create(std::move(lm.model), dtype_parse(a.dtype)), 1);
   std::vector<int> seq(n, 0), pos(n);
   for (int t = 0; t < n; t++) pos[t] = t;
   std::vector<float> logits((size_t)n * V);

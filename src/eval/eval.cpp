@@ -187,9 +187,11 @@ Metrics eval_metrics(const std::vector<SampleOutcome>& outcomes, int samples) {
   return m;
 }
 
-EvalRun eval_run(const Model& m, const Tokenizer& tok, const std::vector<EvalExample>& examples,
+EvalRun eval_run(std::shared_ptr<const InferenceWeights> weights, const Tokenizer& tok, const std::vector<EvalExample>& examples,
                  const DecodeConfig& cfg, const EvalOptions& opt,
                  const std::function<void(int, int)>& progress) {
+  check(weights && weights->dtype == opt.dtype, "eval: weights packed for another dtype");
+  const Model& m = *weights->model;
   check(opt.samples >= 1, "--samples must be >= 1 (got ", opt.samples, ")");
   check(opt.batch >= 1, "--batch must be >= 1 (got ", opt.batch, ")");
   GenerateParams p;
@@ -228,7 +230,7 @@ EvalRun eval_run(const Model& m, const Tokenizer& tok, const std::vector<EvalExa
       int g = start + r.seq;
       if (g % k == 0 && g / k < n_trace) run.traces[g / k].push_back(r);
     };
-    std::vector<SeqResult> res = generate(m, batch, bp, hook);
+    std::vector<SeqResult> res = generate(weights, batch, bp, hook);
     for (int s = 0; s < n; s++) {
       int g = start + s;
       const SeqResult& r = res[s];

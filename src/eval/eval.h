@@ -88,8 +88,9 @@ struct EvalRun {
   std::vector<std::vector<StepRecord>> traces;  // [trace_examples] steps of sample 0
 };
 
-// Runs one configuration over the examples. progress(done, total) after each batch.
-EvalRun eval_run(const Model& m, const Tokenizer& tok, const std::vector<EvalExample>& examples,
+// Runs one configuration over the examples with the model's packed weights (their dtype must
+// be opt.dtype). progress(done, total) after each batch.
+EvalRun eval_run(std::shared_ptr<const InferenceWeights> weights, const Tokenizer& tok, const std::vector<EvalExample>& examples,
                  const DecodeConfig& cfg, const EvalOptions& opt,
                  const std::function<void(int, int)>& progress = nullptr);
 

@@ -128,6 +128,15 @@ void step_sequence(const GenerateParams& P, SeqState& q, SeqResult& res, const f
 
 std::vector<SeqResult> generate(const Model& m, const std::vector<std::vector<int>>& prompts,
                                 const GenerateParams& P, const StepHook& hook) {
+  return generate(inference_weights_create(m, P.dtype), prompts, P, hook);
+}
+
+std::vector<SeqResult> generate(std::shared_ptr<const InferenceWeights> w,
+                                const std::vector<std::vector<int>>& prompts,
+                                const GenerateParams& P, const StepHook& hook) {
+  check(w != nullptr, "generate needs packed weights");
+  check(w->dtype == P.dtype, "generate: the packed weights' dtype differs from the params' dtype");
+  const Model& m = *w->model;
   const int S = (int)prompts.size(), V = m.cfg.vocab_size, C = m.cfg.n_embd, n_ctx = m.cfg.n_ctx;
   generate_params_validate(P, V);
   check(S > 0, "generate needs at least one prompt");
@@ -161,7 +170,7 @@ std::vector<SeqResult> generate(const Model& m, const std::vector<std::vector<in
       res[s].stop_reason = "max_new_tokens";
     }
   }
-  Transformer tr = transformer_create(m, S, P.dtype);
+  Transformer tr = transformer_create(std::move(w), S);
   // prefill: every prompt in one forward; logits of each prompt's last row
   std::vector<float> x((size_t)in.size() * C);
   TokenEmbedding emb = TokenEmbedding::of(m);

@@ -82,5 +82,10 @@ using StepHook = std::function<void(const StepRecord& rec, const float* input)>;
 // or think-tags mode with a vocabulary that lacks <think> / </think>.
 std::vector<SeqResult> generate(const Model& m, const std::vector<std::vector<int>>& prompts,
                                 const GenerateParams& params, const StepHook& hook = nullptr);
+// The same on weights packed once (inference_weights_create(m, params.dtype)) and shared by
+// many calls: what eval and bench do, so packing is not paid per batch.
+std::vector<SeqResult> generate(std::shared_ptr<const InferenceWeights> w,
+                                const std::vector<std::vector<int>>& prompts,
+                                const GenerateParams& params, const StepHook& hook = nullptr);
 
 }  // namespace softslm

@@ -34,46 +34,87 @@ Dtype dtype_parse(const std::string& name) {
   fail("--dtype must be f32 or bf16 (got \"", name, "\")");
 }
 
-static std::vector<uint16_t> to_bf16(const float* w, size_t n) {
-  std::vector<uint16_t> out(n);
-  for (size_t i = 0; i < n; i++) out[i] = f32_to_bf16(w[i]);
-  return out;
+// dst[l] = the panels of src[l] ([K, N]) for the L layers of a tensor; dst may equal src (in
+// place: a layer at a time through a copy).
+template <typename T>
+static void pack_layers(T* dst, const float* src, int L, int K, int N,
+                        std::vector<T> (*pack)(const float*, int, int)) {
+#pragma omp parallel for schedule(static)
+  for (int l = 0; l < L; l++) {
+    std::vector<T> one = pack(src + (size_t)l * K * N, K, N);
+    std::copy(one.begin(), one.end(), dst + (size_t)l * K * N);
+  }
 }
 
-Transformer transformer_create(const Model& m, int n_seq, Dtype dtype) {
-  Transformer tr;
-  tr.model = &m;
-  tr.dtype = dtype;
-  tr.cache = kv_cache_create(m.cfg, n_seq);
-  const size_t C = m.cfg.n_embd, L = m.cfg.n_layer, V = m.cfg.vocab_size;
-  std::vector<float> wteT(V * C);
-  transpose(wteT.data(), m.p.wte, (int)V, (int)C);
-  if (dtype == Dtype::kF32) {
-    tr.wteT = std::move(wteT);
-  } else {
-    tr.w16.qkvw = to_bf16(m.p.qkvw, L * C * 3 * C);
-    tr.w16.attprojw = to_bf16(m.p.attprojw, L * C * C);
-    tr.w16.fcw = to_bf16(m.p.fcw, L * C * 4 * C);
-    tr.w16.fcprojw = to_bf16(m.p.fcprojw, L * 4 * C * C);
-    tr.w16.wteT = to_bf16(wteT.data(), V * C);
+// The panels of m's matrices: into w.storage, or (in_place, float32) into m's memory.
+template <typename T>
+static void pack_weights(PanelWeights<T>& w, Model& m, bool in_place,
+                         std::vector<T> (*pack)(const float*, int, int)) {
+  const int C = m.cfg.n_embd, L = m.cfg.n_layer, V = m.cfg.vocab_size;
+  const size_t layer = (size_t)L * C * C;  // elements of an [L, C, C] tensor
+  float* src[4] = {m.p.qkvw, m.p.attprojw, m.p.fcw, m.p.fcprojw};
+  const int K[4] = {C, C, C, 4 * C}, N[4] = {3 * C, C, 4 * C, C};
+  const size_t size[4] = {3 * layer, layer, 4 * layer, 4 * layer};
+  w.storage.resize((in_place ? 0 : 12 * layer) + (size_t)C * V);
+  const T* at[4];
+  size_t off = 0;
+  for (int i = 0; i < 4; i++) {
+    T* dst = in_place ? (T*)src[i] : w.storage.data() + off;
+    if (!in_place) off += size[i];
+    pack_layers(dst, src[i], L, K[i], N[i], pack);
+    at[i] = dst;
   }
+  w.qkvw = at[0], w.attprojw = at[1], w.fcw = at[2], w.fcprojw = at[3];
+  std::vector<float> wteT((size_t)V * C);
+  transpose(wteT.data(), m.p.wte, V, C);
+  std::vector<T> head = pack(wteT.data(), C, V);
+  std::copy(head.begin(), head.end(), w.storage.data() + off);
+  w.wteT = w.storage.data() + off;
+}
+
+static std::shared_ptr<const InferenceWeights> create(const Model* borrowed, Model* owned,
+                                                      Dtype dtype) {
+  auto w = std::make_shared<InferenceWeights>();
+  if (owned) w->owned = std::move(*owned);
+  w->model = owned ? &w->owned : borrowed;
+  w->dtype = dtype;
+  Model& m = const_cast<Model&>(*w->model);  // written only when owned (in place)
+  if (dtype == Dtype::kF32)
+    pack_weights<float>(w->w32, m, owned != nullptr, pack_panels);
+  else
+    pack_weights<uint16_t>(w->w16, m, false, pack_panels_bf16);
+  return w;
+}
+
+std::shared_ptr<const InferenceWeights> inference_weights_create(const Model& m, Dtype dtype) {
+  return create(&m, nullptr, dtype);
+}
+
+std::shared_ptr<const InferenceWeights> inference_weights_create(Model&& m, Dtype dtype) {
+  return create(nullptr, &m, dtype);
+}
+
+Transformer transformer_create(std::shared_ptr<const InferenceWeights> w, int n_seq) {
+  check(w != nullptr, "transformer_create needs packed weights");
+  Transformer tr;
+  tr.cache = kv_cache_create(w->model->cfg, n_seq);
+  tr.w = std::move(w);
   return tr;
 }
 
-// Fewer rows than this (decode, batched decode) take the one-parallel-region path.
-constexpr int kTeamRows = 64;
+Transformer transformer_create(const Model& m, int n_seq, Dtype dtype) {
+  return transformer_create(inference_weights_create(m, dtype), n_seq);
+}
 
 static void state_reserve(InferState& st, const ModelConfig& c, int R) {
   if (R <= st.cap_rows) return;
   size_t C = c.n_embd;
   st.cap_rows = R;
   st.x.resize(R * C);
-  st.xn.resize(R * C);
   st.qkv.resize(R * 3 * C);
   st.atty.resize(R * C);
   st.h.resize(R * 4 * C);
   st.h2.resize(R * 4 * C);
-  st.lnf.resize(R * C);
 }
 
 // att[t] = scale * q . K[:, t] for t < n, KT = [hs, n_ctx] (a head's transposed keys):
@@ -94,30 +135,6 @@ static void scores_kt(float* att, const float* q, const float* KT, int n, int hs
   }
 }
 
-// atty[r, h*hs:(h+1)*hs] = softmax(q . K[0..pos] / sqrt(hs)) . V[0..pos], per row and head.
-static void cached_attention(float* atty, const float* qkv, const KVCache& kv, int l, int R,
-                             const int* seq, const int* pos, int NH) {
-  const int C = kv.n_embd, hs = C / NH;
-  const float scale = 1.0f / std::sqrt((float)hs);
-  long work = 0;
-  for (int r = 0; r < R; r++) work += 2L * (pos[r] + 1) * C;
-#pragma omp parallel if (work > (1 << 15))
-  {
-    std::vector<float> a(kv.n_ctx);
-#pragma omp for collapse(2) schedule(static)
-    for (int r = 0; r < R; r++)
-      for (int h = 0; h < NH; h++) {
-        size_t base = ((size_t)l * kv.n_seq + seq[r]) * kv.n_ctx * C;
-        const float* q = qkv + (size_t)r * 3 * C + h * hs;
-        const float* KT = kv.k.get() + base + (size_t)h * hs * kv.n_ctx;
-        const float* V = kv.v.get() + base + h * hs;
-        const int n = pos[r] + 1;
-        scores_kt(a.data(), q, KT, n, hs, kv.n_ctx, scale);
-        attention_softmax_values(atty + (size_t)r * C + h * hs, a.data(), V, n, hs, C);
-      }
-  }
-}
-
 // x[r] = x_in[r] + wpe[pos[r]]  (row r of [R, C])
 static void add_position(float* x, const float* x_in, const float* wpe, const int* pos, int r,
                          int C) {
@@ -133,16 +150,16 @@ static void col_range(int N, int u, int tid, int nth, int& lo, int& hi) {
   hi = std::min(N, (int)((long)(tid + 1) * units / nth) * u);
 }
 
-// The forward for few rows (decode, batched decode), and for any rows in bf16: one parallel
-// region for the whole pass.
+// The forward, for any rows (decode, batched decode, prefill), in one parallel region.
 // Each thread owns a column range of every matrix product and finishes its columns there
-// (bias; GELU; K/V cache writes; the residual add), so the layer costs four barriers instead
-// of a fork/join per operation. LayerNorms are computed by every thread into its own buffer
-// (a few hundred floats per row: cheaper than a barrier). Every value is computed by the same
-// operations in the same order as in the per-op path below (bitwise equal results).
-static void forward_team(Transformer& tr, int R, const int* seq, const int* pos,
+// (bias; GELU; K/V cache writes; the residual add), so a layer costs five barriers instead of
+// a fork/join per operation. LayerNorms are computed by every thread into its own buffer
+// (a few hundred floats per row: cheaper than a barrier). Every output element is computed
+// by the same operations in the same order whatever the thread count and the rows beside it
+// (results equal bit for bit: prefill == step by step, batch == alone).
+static void forward(Transformer& tr, int R, const int* seq, const int* pos,
                          const float* x_in, int n_out, const int* out_rows, float* logits) {
-  const Model& m = *tr.model;
+  const Model& m = *tr.w->model;
   const ModelConfig& c = m.cfg;
   const ParamTensors& p = m.p;
   KVCache& kv = tr.cache;
@@ -161,15 +178,19 @@ static void forward_team(Transformer& tr, int R, const int* seq, const int* pos,
   float* h = st.h.data();
   float* h2 = st.h2.data();
   const int unit = matmul_col_unit(R);
-  const bool bf16 = tr.dtype == Dtype::kBF16;
-  const WeightsBF16& w16 = tr.w16;
-  // out[:, lo:hi] = a[M, K] . w[K, N] with w = the f32 weight or its bf16 copy at `off`
-  auto mm = [bf16](float* out, const float* a, const float* w32, const std::vector<uint16_t>& w,
-                   size_t off, int M, int K, int N, int lo, int hi) {
+  const bool bf16 = tr.w->dtype == Dtype::kBF16;
+  // out[:, lo:hi] = a[M, K] . w[K, N]: the panels of matrix w (f32 or bf16) at element `off`
+  using F = PanelWeights<float>;
+  using H = PanelWeights<uint16_t>;
+  using W32 = const float* F::*;
+  using W16 = const uint16_t* H::*;
+  const InferenceWeights& iw = *tr.w;
+  auto mm = [&iw, bf16](float* out, const float* a, W32 w32, W16 w16, size_t off, int M, int K,
+                        int N, int lo, int hi) {
     if (bf16)
-      matmul_nn_cols_bf16(out, a, w.data() + off, M, K, N, lo, hi, false);
+      matmul_panels_cols(out, a, iw.w16.*w16 + off, M, K, N, lo, hi, false);
     else
-      matmul_nn_cols(out, a, w32 + off, M, K, N, lo, hi, false);
+      matmul_panels_cols(out, a, iw.w32.*w32 + off, M, K, N, lo, hi, false);
   };
 #pragma omp parallel
   {
@@ -191,7 +212,7 @@ static void forward_team(Transformer& tr, int R, const int* seq, const int* pos,
       // qkv[:, lo3:hi3] = ln1(x) . qkvw + b, and this thread's K and V columns into the cache
       layernorm_forward(xn, nullptr, nullptr, x, p.ln1w + l * C, p.ln1b + l * C, R, C, eps);
       const float* qb = p.qkvb + l * 3 * C;
-      mm(qkv, xn, p.qkvw, w16.qkvw, (size_t)l * 3 * C * C, R, C, 3 * C, lo3, hi3);
+      mm(qkv, xn, &F::qkvw, &H::qkvw, (size_t)l * 3 * C * C, R, C, 3 * C, lo3, hi3);
       for (int r = 0; r < R; r++) {
         float* q = qkv + (size_t)r * 3 * C;
         for (int j = lo3; j < hi3; j++) q[j] += qb[j];
@@ -213,13 +234,13 @@ static void forward_team(Transformer& tr, int R, const int* seq, const int* pos,
                                    pos[r] + 1, hs, C);
         }
       // x[:, lo1:hi1] += atty . attprojw + b
-      mm(h2, atty, p.attprojw, w16.attprojw, (size_t)l * C * C, R, C, C, lo1, hi1);
+      mm(h2, atty, &F::attprojw, &H::attprojw, (size_t)l * C * C, R, C, C, lo1, hi1);
       add_branch(h2, p.attprojb + l * C);
 #pragma omp barrier
       // h[:, lo4:hi4] = gelu(ln2(x) . fcw + b)
       layernorm_forward(xn, nullptr, nullptr, x, p.ln2w + l * C, p.ln2b + l * C, R, C, eps);
       const float* fb = p.fcb + l * 4 * C;
-      mm(h, xn, p.fcw, w16.fcw, (size_t)l * 4 * C * C, R, C, 4 * C, lo4, hi4);
+      mm(h, xn, &F::fcw, &H::fcw, (size_t)l * 4 * C * C, R, C, 4 * C, lo4, hi4);
       for (int r = 0; r < R; r++) {
         float* hr = h + (size_t)r * 4 * C;
         for (int j = lo4; j < hi4; j++) hr[j] += fb[j];
@@ -227,7 +248,7 @@ static void forward_team(Transformer& tr, int R, const int* seq, const int* pos,
       }
 #pragma omp barrier
       // x[:, lo1:hi1] += h . fcprojw + b
-      mm(h2, h, p.fcprojw, w16.fcprojw, (size_t)l * 4 * C * C, R, 4 * C, C, lo1, hi1);
+      mm(h2, h, &F::fcprojw, &H::fcprojw, (size_t)l * 4 * C * C, R, 4 * C, C, lo1, hi1);
       add_branch(h2, p.fcprojb + l * C);
 #pragma omp barrier
     }
@@ -239,17 +260,14 @@ static void forward_team(Transformer& tr, int R, const int* seq, const int* pos,
     layernorm_forward(xn, nullptr, nullptr, xn, p.lnfw, p.lnfb, n_out, C, eps);
     int lov, hiv;
     col_range(V, matmul_col_unit(n_out), tid, nth, lov, hiv);
-    mm(logits, xn, tr.wteT.data(), w16.wteT, 0, n_out, C, V, lov, hiv);
+    mm(logits, xn, &F::wteT, &H::wteT, 0, n_out, C, V, lov, hiv);
   }
 }
 
 void transformer_forward(Transformer& tr, int R, const int* seq, const int* pos,
                          const float* x_in, int n_out, const int* out_rows, float* logits) {
-  const Model& m = *tr.model;
-  const ModelConfig& c = m.cfg;
-  const ParamTensors& p = m.p;
-  KVCache& kv = tr.cache;
-  const int C = c.n_embd, L = c.n_layer, NH = c.n_head, V = c.vocab_size;
+  const ModelConfig& c = tr.w->model->cfg;
+  const KVCache& kv = tr.cache;
   check(R > 0, "forward needs at least one row");
   for (int r = 0; r < R; r++) {
     check(seq[r] >= 0 && seq[r] < kv.n_seq, "sequence slot ", seq[r], " outside [0, ", kv.n_seq,
@@ -262,48 +280,13 @@ void transformer_forward(Transformer& tr, int R, const int* seq, const int* pos,
     for (int o = 0; o < n_out; o++)
       check(out_rows[o] >= 0 && out_rows[o] < R, "output row ", out_rows[o], " outside [0, ", R,
             ")");
-  InferState& st = tr.st;
-  state_reserve(st, c, R);
-  if (R < kTeamRows || tr.dtype == Dtype::kBF16)
-    return forward_team(tr, R, seq, pos, x_in, n_out, out_rows, logits);
-  float* x = st.x.data();
-  for (int r = 0; r < R; r++) add_position(x, x_in, p.wpe, pos, r, C);
-  const float eps = c.layer_norm_epsilon;
-  for (int l = 0; l < L; l++) {
-    layernorm_forward(st.xn.data(), nullptr, nullptr, x, p.ln1w + l * C, p.ln1b + l * C, R, C, eps);
-    matmul_forward(st.qkv.data(), st.xn.data(), p.qkvw + (size_t)l * 3 * C * C, p.qkvb + l * 3 * C,
-                   R, C, 3 * C);
-    for (int r = 0; r < R; r++) {
-      size_t base = ((size_t)l * kv.n_seq + seq[r]) * kv.n_ctx * C;
-      size_t at = base + (size_t)pos[r] * C;
-      const float* k = st.qkv.data() + (size_t)r * 3 * C + C;
-      for (int c = 0; c < C; c++) kv.k[base + (size_t)c * kv.n_ctx + pos[r]] = k[c];
-      std::memcpy(kv.v.get() + at, st.qkv.data() + (size_t)r * 3 * C + 2 * C, sizeof(float) * C);
-    }
-    cached_attention(st.atty.data(), st.qkv.data(), kv, l, R, seq, pos, NH);
-    matmul_forward(st.h2.data(), st.atty.data(), p.attprojw + (size_t)l * C * C,
-                   p.attprojb + l * C, R, C, C);
-    residual_forward(x, x, st.h2.data(), R * C);
-    layernorm_forward(st.xn.data(), nullptr, nullptr, x, p.ln2w + l * C, p.ln2b + l * C, R, C, eps);
-    matmul_forward(st.h.data(), st.xn.data(), p.fcw + (size_t)l * 4 * C * C, p.fcb + l * 4 * C, R,
-                   C, 4 * C);
-    gelu_forward(st.h.data(), st.h.data(), R * 4 * C);
-    matmul_forward(st.h2.data(), st.h.data(), p.fcprojw + (size_t)l * 4 * C * C,
-                   p.fcprojb + l * C, R, 4 * C, C);
-    residual_forward(x, x, st.h2.data(), R * C);
-  }
-  // final LayerNorm and LM head for the requested rows only
-  for (int o = 0; o < n_out; o++) {
-    int r = out_rows ? out_rows[o] : o;
-    std::memcpy(st.xn.data() + (size_t)o * C, x + (size_t)r * C, sizeof(float) * C);
-  }
-  layernorm_forward(st.lnf.data(), nullptr, nullptr, st.xn.data(), p.lnfw, p.lnfb, n_out, C, eps);
-  matmul_forward(logits, st.lnf.data(), tr.wteT.data(), nullptr, n_out, C, V);
+  state_reserve(tr.st, c, R);
+  forward(tr, R, seq, pos, x_in, n_out, out_rows, logits);
 }
 
 void transformer_forward_tokens(Transformer& tr, int R, const int* seq, const int* pos,
                                 const int* tokens, int n_out, const int* out_rows, float* logits) {
-  const Model& m = *tr.model;
+  const Model& m = *tr.w->model;
   std::vector<float>& x = tr.st.emb;
   if (x.size() < (size_t)R * m.cfg.n_embd) x.resize((size_t)R * m.cfg.n_embd);
   TokenEmbedding::of(m).forward(tokens, R, x.data());
@@ -316,7 +299,7 @@ namespace softslm {
 
 void transformer_step(Transformer& tr, int R, const int* seq, const int* pos,
                       const StepInput* inputs, float* logits, float* x_out) {
-  const Model& m = *tr.model;
+  const Model& m = *tr.w->model;
   const int C = m.cfg.n_embd;
   std::vector<float>& x = tr.st.emb;
   if (x.size() < (size_t)R * C) x.resize((size_t)R * C);

@@ -23,8 +23,7 @@ KVCache kv_cache_create(const ModelConfig& cfg, int n_seq);
 // Scratch activations, grown on demand (plain buffers, no allocation in steady state).
 struct InferState {
   int cap_rows = 0;
-  std::vector<float> x, xn, qkv, atty, h, h2;  // [R, C], [R, C], [R, 3C], [R, C], [R, 4C], [R, 4C]
-  std::vector<float> lnf;                     // [n_out, C]
+  std::vector<float> x, qkv, atty, h, h2;  // [R, C], [R, 3C], [R, C], [R, 4C], [R, 4C]
   std::vector<float> emb;                     // [R, C] token embeddings (forward_tokens)
   std::vector<float> xn_team, att_team;       // per thread: [R, C] LayerNorm out, [n_ctx] scores
 };
@@ -35,22 +34,44 @@ struct InferState {
 enum class Dtype { kF32, kBF16 };
 Dtype dtype_parse(const std::string& name);  // "f32" | "bf16"; throws Error naming --dtype
 
-// bfloat16 copies of the four Linear weights of every layer ([L, in, out] as in the model)
-// and of the LM head operand.
-struct WeightsBF16 {
-  std::vector<uint16_t> qkvw, attprojw, fcw, fcprojw, wteT;
+// The matrices of the forward packed in column panels (ops/matmul.h: one contiguous stream
+// per panel): float32 or bfloat16. The four Linear weights of every layer ([L] x [in, out],
+// each layer packed on its own) and the tied LM head's operand wte^T [C, V]. The pointers
+// point into `storage`, or, for float32 panels made in place, into the model's own memory.
+template <typename T>
+struct PanelWeights {
+  const T *qkvw = nullptr, *attprojw = nullptr, *fcw = nullptr, *fcprojw = nullptr,
+          *wteT = nullptr;
+  std::vector<T> storage;
 };
 
-// Borrows the model's weights, which must not change while the Transformer lives.
-struct Transformer {
-  const Model* model = nullptr;
+// Everything a Transformer reads of a model: the model (embeddings, positions, biases,
+// LayerNorms) and its matrices packed for the dtype. Packing costs ~10-20 ms for the
+// reference model: create it once and share it (generate, eval, score and bench do).
+struct InferenceWeights {
+  const Model* model = nullptr;  // borrowed, or &owned
+  Model owned;                   // the model when it was handed over
   Dtype dtype = Dtype::kF32;
-  std::vector<float> wteT;  // [C, V] the tied LM head's operand (wte transposed; f32 only)
-  WeightsBF16 w16;          // bf16 only
+  PanelWeights<float> w32;     // f32 only
+  PanelWeights<uint16_t> w16;  // bf16 only
+};
+// Borrows the model, whose weights must not change while the result lives (repack after
+// training), and packs copies of its matrices (float32: a second copy of the weights).
+std::shared_ptr<const InferenceWeights> inference_weights_create(const Model& m, Dtype dtype);
+// Takes the model over. float32 panels are made in its own memory (a permutation of each
+// matrix, so no second copy: what the CLI does; the owned model's Linear matrices then hold
+// panels, not [in, out] rows); bf16 panels are copies beside it.
+std::shared_ptr<const InferenceWeights> inference_weights_create(Model&& m, Dtype dtype);
+
+struct Transformer {
+  std::shared_ptr<const InferenceWeights> w;
   KVCache cache;
   InferState st;
 };
 
+// A Transformer with a KV cache of n_seq sequences, on shared packed weights or (the second
+// form) on weights packed for it alone.
+Transformer transformer_create(std::shared_ptr<const InferenceWeights> w, int n_seq);
 Transformer transformer_create(const Model& m, int n_seq, Dtype dtype = Dtype::kF32);
 
 // One forward over R rows. Row r is sequence seq[r] at position pos[r] with input vector

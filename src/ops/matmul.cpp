@@ -84,22 +84,23 @@ inline void tile_rows(int mi, float* out, int ldo, const float* a, int lda, cons
 
 // One micro-tile: rows [i0, i0+mi), columns [j0, j0+nj) with nj <= NR. a is [M, K], or
 // [K, M] when TA.
+// out has row stride ldo, b row stride ldb (N for a row-major b, a panel's width for panels).
 template <bool TA = false, typename B = float>
-inline void micro(float* out, const float* a, const B* b, int M, int K, int N, int i0, int mi,
-                  int j0, int nj, bool acc) {
-  float* o = out + (size_t)i0 * N + j0;
+inline void micro(float* out, int ldo, const float* a, const B* b, int ldb, int M, int K, int i0,
+                  int mi, int j0, int nj, bool acc) {
+  float* o = out + (size_t)i0 * ldo + j0;
   const float* ap = TA ? a + i0 : a + (size_t)i0 * K;
   const int lda = TA ? M : K;
   const B* bp = b + j0;
   int done = 0;
   if (nj == NR) {
-    tile_rows<2, TA>(mi, o, N, ap, lda, bp, N, K, acc);
+    tile_rows<2, TA>(mi, o, ldo, ap, lda, bp, ldb, K, acc);
     done = NR;
   } else if (nj >= 16) {
-    tile_rows<1, TA>(mi, o, N, ap, lda, bp, N, K, acc);
+    tile_rows<1, TA>(mi, o, ldo, ap, lda, bp, ldb, K, acc);
     done = 16;
   }
-  if (done < nj) tile_scalar<TA>(o + done, N, ap, lda, bp + done, N, K, mi, nj - done, acc);
+  if (done < nj) tile_scalar<TA>(o + done, ldo, ap, lda, bp + done, ldb, K, mi, nj - done, acc);
 }
 
 // Few rows (decode): wide tiles, so each k reads a long contiguous run of b (256-512 bytes
@@ -108,21 +109,21 @@ constexpr int kSmallM = 4;
 constexpr int NW = 128;  // columns per wide tile (8 vectors)
 
 template <typename B>
-inline void micro_wide(float* out, const float* a, const B* b, int K, int N, int mi, int j0,
-                       int nj, bool acc) {
+inline void micro_wide(float* out, int ldo, const float* a, const B* b, int ldb, int K, int mi,
+                       int j0, int nj, bool acc) {
   float* o = out + j0;
   const B* bp = b + j0;
   if (nj == NW) {
     switch (mi) {
-      case 1: tile<1, 8>(o, N, a, K, bp, N, K, acc); break;
-      case 2: tile<2, 8>(o, N, a, K, bp, N, K, acc); break;
-      case 3: tile<3, 4>(o, N, a, K, bp, N, K, acc); tile<3, 4>(o + 64, N, a, K, bp + 64, N, K, acc); break;
-      default: tile<4, 4>(o, N, a, K, bp, N, K, acc); tile<4, 4>(o + 64, N, a, K, bp + 64, N, K, acc); break;
+      case 1: tile<1, 8>(o, ldo, a, K, bp, ldb, K, acc); break;
+      case 2: tile<2, 8>(o, ldo, a, K, bp, ldb, K, acc); break;
+      case 3: tile<3, 4>(o, ldo, a, K, bp, ldb, K, acc); tile<3, 4>(o + 64, ldo, a, K, bp + 64, ldb, K, acc); break;
+      default: tile<4, 4>(o, ldo, a, K, bp, ldb, K, acc); tile<4, 4>(o + 64, ldo, a, K, bp + 64, ldb, K, acc); break;
     }
     return;
   }
   for (int j = 0; j < nj; j += NR)
-    micro<false, B>(out, a, b, mi, K, N, 0, mi, j0 + j, std::min(NR, nj - j), acc);
+    micro<false, B>(out, ldo, a, b, ldb, mi, K, 0, mi, j0 + j, std::min(NR, nj - j), acc);
 }
 
 std::vector<float>& scratch(int which, size_t n) {
@@ -160,7 +161,7 @@ void gemm(float* out, const float* a, const float* b, int M, int K, int N, bool 
     for (int jt = 0; jt < NT; jt++)
       for (int it = 0; it < MT; it++) {
         int i0 = it * MR, j0 = jt * NR;
-        micro<TA>(out, a, b, M, K, N, i0, std::min(MR, M - i0), j0, std::min(NR, N - j0),
+        micro<TA>(out, N, a, b, N, M, K, i0, std::min(MR, M - i0), j0, std::min(NR, N - j0),
                   accumulate);
       }
     return;
@@ -172,8 +173,8 @@ void gemm(float* out, const float* a, const float* b, int M, int K, int N, bool 
     for (int it = 0; it < MT; it++)
       for (int jt = 0; jt < NT; jt++) {
         int i0 = it * MR, j0 = c0 + jt * NR;
-        micro<TA>(out, a, b, M, K, N, i0, std::min(MR, M - i0), j0, std::min(NR, c0 + nc - j0),
-                  accumulate);
+        micro<TA>(out, N, a, b, N, M, K, i0, std::min(MR, M - i0), j0,
+                  std::min(NR, c0 + nc - j0), accumulate);
       }
   }
 }
@@ -183,7 +184,7 @@ void matmul_nn(float* out, const float* a, const float* b, int M, int K, int N, 
     const int NT = (N + NW - 1) / NW;
 #pragma omp parallel for schedule(static) if ((long)M * N * K > (1 << 16))
     for (int jt = 0; jt < NT; jt++)
-      micro_wide(out, a, b, K, N, M, jt * NW, std::min(NW, N - jt * NW), accumulate);
+      micro_wide(out, N, a, b, N, K, M, jt * NW, std::min(NW, N - jt * NW), accumulate);
     return;
   }
   gemm<false>(out, a, b, M, K, N, accumulate);
@@ -191,29 +192,61 @@ void matmul_nn(float* out, const float* a, const float* b, int M, int K, int N, 
 
 int matmul_col_unit(int M) { return M <= kSmallM ? NW : NR; }
 
+// Columns [j0, j1) of out[M, ldo] (+)= a[M, K] . b[K, :] with b's row stride ldb.
 template <typename B>
-static void nn_cols(float* out, const float* a, const B* b, int M, int K, int N, int j0, int j1,
-                    bool accumulate) {
+static void nn_cols(float* out, int ldo, const float* a, const B* b, int ldb, int M, int K,
+                    int j0, int j1, bool accumulate) {
   if (M <= kSmallM) {
-    for (int j = j0; j < j1; j += NW) micro_wide(out, a, b, K, N, M, j, std::min(NW, j1 - j), accumulate);
+    for (int j = j0; j < j1; j += NW)
+      micro_wide(out, ldo, a, b, ldb, K, M, j, std::min(NW, j1 - j), accumulate);
     return;
   }
   for (int j = j0; j < j1; j += NR)
     for (int i0 = 0; i0 < M; i0 += MR)
-      micro<false, B>(out, a, b, M, K, N, i0, std::min(MR, M - i0), j, std::min(NR, j1 - j),
+      micro<false, B>(out, ldo, a, b, ldb, M, K, i0, std::min(MR, M - i0), j, std::min(NR, j1 - j),
                       accumulate);
 }
 
-void matmul_nn_cols(float* out, const float* a, const float* b, int M, int K, int N, int j0,
-                    int j1, bool accumulate) {
-  nn_cols(out, a, b, M, K, N, j0, j1, accumulate);
+template <typename B>
+static std::vector<B> pack(const float* w, int K, int N, B (*conv)(float)) {
+  std::vector<B> p((size_t)K * N);
+  for (int p0 = 0; p0 < N; p0 += kPanel) {
+    const int width = std::min(kPanel, N - p0);
+    B* dst = p.data() + (size_t)p0 * K;
+    for (int k = 0; k < K; k++)
+      for (int j = 0; j < width; j++) dst[(size_t)k * width + j] = conv(w[(size_t)k * N + p0 + j]);
+  }
+  return p;
 }
 
-void matmul_nn_cols_bf16(float* out, const float* a, const uint16_t* b, int M, int K, int N,
-                         int j0, int j1, bool accumulate) {
-  nn_cols(out, a, b, M, K, N, j0, j1, accumulate);
+std::vector<float> pack_panels(const float* w, int K, int N) {
+  return pack<float>(w, K, N, [](float x) { return x; });
 }
 
+std::vector<uint16_t> pack_panels_bf16(const float* w, int K, int N) {
+  return pack<uint16_t>(w, K, N, f32_to_bf16);
+}
+
+// Each panel's share of [j0, j1) is a column range of a [K, width] matrix.
+template <typename B>
+static void panels_cols(float* out, const float* a, const B* panels, int M, int K, int N, int j0,
+                        int j1, bool accumulate) {
+  for (int p0 = j0 / kPanel * kPanel; p0 < j1; p0 += kPanel) {
+    const int width = std::min(kPanel, N - p0);
+    const int lo = std::max(j0, p0) - p0, hi = std::min(j1, p0 + width) - p0;
+    nn_cols(out + p0, N, a, panels + (size_t)p0 * K, width, M, K, lo, hi, accumulate);
+  }
+}
+
+void matmul_panels_cols(float* out, const float* a, const float* panels, int M, int K, int N,
+                        int j0, int j1, bool accumulate) {
+  panels_cols(out, a, panels, M, K, N, j0, j1, accumulate);
+}
+
+void matmul_panels_cols(float* out, const float* a, const uint16_t* panels, int M, int K, int N,
+                        int j0, int j1, bool accumulate) {
+  panels_cols(out, a, panels, M, K, N, j0, j1, accumulate);
+}
 
 void matmul_tn(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate) {
   gemm<true>(out, a, b, M, K, N, accumulate);

@@ -3,6 +3,7 @@
 // out = inp . w with both operands row-major and no transposes on the hot path.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 namespace softslm {
 
@@ -14,16 +15,26 @@ void matmul_nn(float* out, const float* a, const float* b, int M, int K, int N, 
 // The simple reference the fast kernel is tested against (double accumulation).
 void matmul_nn_ref(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate);
 
-// Columns [j0, j1) of matmul_nn's product, computed by the calling thread alone (no OpenMP):
-// for callers that split the columns over a thread team of their own. The same FMA chains
-// as matmul_nn. Split points at multiples of matmul_col_unit(M) keep its widest tiles.
-void matmul_nn_cols(float* out, const float* a, const float* b, int M, int K, int N, int j0,
-                    int j1, bool accumulate);
+// Weights packed for the forward at inference: column panels of kPanel columns. Panel p
+// (columns [p*kPanel, min(N, (p+1)*kPanel))) is a row-major [K, width] block at offset
+// p*kPanel*K, so a product over a panel reads one contiguous stream instead of K short runs
+// a row apart (the hardware prefetchers follow it; they stop at page ends on the strided
+// form). A permutation of the row-major matrix: same size. The bf16 form rounds each weight
+// to bfloat16 (nearest even), the upper half of a float's bits.
+constexpr int kPanel = 128;
+std::vector<float> pack_panels(const float* w, int K, int N);          // w: [K, N] row-major
+std::vector<uint16_t> pack_panels_bf16(const float* w, int K, int N);
+
+// Columns [j0, j1) of out[M, N] (+)= a[M, K] . b[K, N] with b packed in panels, computed by
+// the calling thread alone (no OpenMP), for callers that split the columns over a thread
+// team of their own. The same FMA chains as matmul_nn, so equal to it bit for bit; the bf16
+// form equals it with b widened to float (exact). Split points at multiples of
+// matmul_col_unit(M) keep the widest tiles.
+void matmul_panels_cols(float* out, const float* a, const float* panels, int M, int K, int N,
+                        int j0, int j1, bool accumulate);
+void matmul_panels_cols(float* out, const float* a, const uint16_t* panels, int M, int K, int N,
+                        int j0, int j1, bool accumulate);
 int matmul_col_unit(int M);
-// The same with b in bfloat16 (the upper half of a float's bits), widened exactly on load:
-// equal, bit for bit, to matmul_nn_cols with b widened to float. Halves the bytes streamed.
-void matmul_nn_cols_bf16(float* out, const float* a, const uint16_t* b, int M, int K, int N,
-                         int j0, int j1, bool accumulate);
 
 // out[M, N] (+)= a^T . b with a stored [K, M] (the weight-gradient product), same guarantees.
 void matmul_tn(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate);
