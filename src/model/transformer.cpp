@@ -20,9 +20,10 @@ KVCache kv_cache_create(const ModelConfig& cfg, int n_seq) {
   KVCache kv;
   kv.n_seq = n_seq;
   kv.n_ctx = cfg.n_ctx;
+  kv.n_pad = (cfg.n_ctx + 15) / 16 * 16;
   kv.n_layer = cfg.n_layer;
   kv.n_embd = cfg.n_embd;
-  size_t n = (size_t)cfg.n_layer * n_seq * cfg.n_ctx * cfg.n_embd;
+  size_t n = (size_t)cfg.n_layer * n_seq * kv.n_pad * cfg.n_embd;
   kv.k.reset(new float[n]());
   kv.v.reset(new float[n]());
   return kv;
@@ -117,21 +118,32 @@ static void state_reserve(InferState& st, const ModelConfig& c, int R) {
   st.h2.resize(R * 4 * C);
 }
 
-// att[t] = scale * q . K[:, t] for t < n, KT = [hs, n_ctx] (a head's transposed keys):
-// 16 positions per vector, each score a sequential FMA chain over the head's channels
-// (the scalar tail computes the same chain, so a score never depends on its lane).
-static void scores_kt(float* att, const float* q, const float* KT, int n, int hs, int n_ctx,
-                      float scale) {
-  int t = 0;
-  for (; t + 16 <= n; t += 16) {
-    v16 acc = {};
-    for (int i = 0; i < hs; i++) acc += q[i] * v16_load(KT + (size_t)i * n_ctx + t);
-    v16_store(att + t, acc * scale);
+// att[t] = scale * q . k_t for the n positions of a head's keys KB = [n_pad / 16, hs, 16]:
+// 16 positions per vector, four blocks at a time (independent chains), each score the
+// sequential FMA chain over the head's channels. Writes att up to n rounded up to 16.
+static void scores_blocked(float* att, const float* q, const float* KB, int n, int hs,
+                           float scale) {
+  const int nb = (n + 15) / 16, bs = hs * 16;
+  int b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    const float* k = KB + (size_t)b * bs;
+    v16 a0 = {}, a1 = {}, a2 = {}, a3 = {};
+    for (int i = 0; i < hs; i++) {
+      a0 += q[i] * v16_load(k + i * 16);
+      a1 += q[i] * v16_load(k + bs + i * 16);
+      a2 += q[i] * v16_load(k + 2 * bs + i * 16);
+      a3 += q[i] * v16_load(k + 3 * bs + i * 16);
+    }
+    v16_store(att + b * 16, a0 * scale);
+    v16_store(att + b * 16 + 16, a1 * scale);
+    v16_store(att + b * 16 + 32, a2 * scale);
+    v16_store(att + b * 16 + 48, a3 * scale);
   }
-  for (; t < n; t++) {
-    float acc = 0.0f;
-    for (int i = 0; i < hs; i++) acc = __builtin_fmaf(q[i], KT[(size_t)i * n_ctx + t], acc);
-    att[t] = acc * scale;
+  for (; b < nb; b++) {
+    const float* k = KB + (size_t)b * bs;
+    v16 a = {};
+    for (int i = 0; i < hs; i++) a += q[i] * v16_load(k + i * 16);
+    v16_store(att + b * 16, a * scale);
   }
 }
 
@@ -141,13 +153,6 @@ static void add_position(float* x, const float* x_in, const float* wpe, const in
   const float* e = x_in + (size_t)r * C;
   const float* wp = wpe + (size_t)pos[r] * C;
   for (int i = 0; i < C; i++) x[(size_t)r * C + i] = e[i] + wp[i];
-}
-
-// Columns [lo, hi) of N for thread tid of nth, in units of u (the last may be partial).
-static void col_range(int N, int u, int tid, int nth, int& lo, int& hi) {
-  const int units = (N + u - 1) / u;
-  lo = std::min(N, (int)((long)tid * units / nth) * u);
-  hi = std::min(N, (int)((long)(tid + 1) * units / nth) * u);
 }
 
 // The forward, for any rows (decode, batched decode, prefill), in one parallel region.
@@ -170,14 +175,13 @@ static void forward(Transformer& tr, int R, const int* seq, const int* pos,
   const int rows_ln = std::max(R, n_out);
   if (st.xn_team.size() < (size_t)max_threads * rows_ln * C)
     st.xn_team.resize((size_t)max_threads * rows_ln * C);
-  if (st.att_team.size() < (size_t)max_threads * kv.n_ctx)
-    st.att_team.resize((size_t)max_threads * kv.n_ctx);
+  if (st.att_team.size() < (size_t)max_threads * kv.n_pad)
+    st.att_team.resize((size_t)max_threads * kv.n_pad);
   float* x = st.x.data();
   float* qkv = st.qkv.data();
   float* atty = st.atty.data();
   float* h = st.h.data();
   float* h2 = st.h2.data();
-  const int unit = matmul_col_unit(R);
   const bool bf16 = tr.w->dtype == Dtype::kBF16;
   // out[:, lo:hi] = a[M, K] . w[K, N]: the panels of matrix w (f32 or bf16) at element `off`
   using F = PanelWeights<float>;
@@ -194,73 +198,83 @@ static void forward(Transformer& tr, int R, const int* seq, const int* pos,
   };
 #pragma omp parallel
   {
-    const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
+    const int tid = omp_get_thread_num();
     float* xn = st.xn_team.data() + (size_t)tid * rows_ln * C;
-    float* att = st.att_team.data() + (size_t)tid * kv.n_ctx;
-    int lo3, hi3, lo1, hi1, lo4, hi4;
-    col_range(3 * C, unit, tid, nth, lo3, hi3);
-    col_range(C, unit, tid, nth, lo1, hi1);
-    col_range(4 * C, unit, tid, nth, lo4, hi4);
+    float* att = st.att_team.data() + (size_t)tid * kv.n_pad;
 #pragma omp for schedule(static)
     for (int r = 0; r < R; r++) add_position(x, x_in, p.wpe, pos, r, C);
-    // x[:, lo1:hi1] += out[:, lo1:hi1] + bias: this thread's columns of a residual branch
+    // out = a[M, K] . w[K, N] in blocks of `unit` columns, handed to the threads as they come
+    // free (a block's bits do not depend on which thread computes it); finish(lo, hi)
+    // completes each block in place. Ends with the team's barrier.
+    auto product = [&](float* out, const float* a, W32 w32, W16 w16, size_t off, int M, int K,
+                       int N, auto&& finish) {
+      const int u = matmul_col_unit(M), blocks = (N + u - 1) / u;
+#pragma omp for schedule(dynamic, 1)
+      for (int b = 0; b < blocks; b++) {
+        const int lo = b * u, hi = std::min(N, lo + u);
+        mm(out, a, w32, w16, off, M, K, N, lo, hi);
+        finish(lo, hi);
+      }
+    };
+    // x[:, lo:hi] += out[:, lo:hi] + bias: a block of a residual branch
     auto add_branch = [&](const float* out, const float* bias) {
-      for (int r = 0; r < R; r++)
-        for (int j = lo1; j < hi1; j++) x[(size_t)r * C + j] += out[(size_t)r * C + j] + bias[j];
+      return [=](int lo, int hi) {
+        for (int r = 0; r < R; r++)
+          for (int j = lo; j < hi; j++) x[(size_t)r * C + j] += out[(size_t)r * C + j] + bias[j];
+      };
     };
     for (int l = 0; l < L; l++) {
-      // qkv[:, lo3:hi3] = ln1(x) . qkvw + b, and this thread's K and V columns into the cache
+      // qkv = ln1(x) . qkvw + b, the K and V columns into the cache
       layernorm_forward(xn, nullptr, nullptr, x, p.ln1w + l * C, p.ln1b + l * C, R, C, eps);
       const float* qb = p.qkvb + l * 3 * C;
-      mm(qkv, xn, &F::qkvw, &H::qkvw, (size_t)l * 3 * C * C, R, C, 3 * C, lo3, hi3);
-      for (int r = 0; r < R; r++) {
-        float* q = qkv + (size_t)r * 3 * C;
-        for (int j = lo3; j < hi3; j++) q[j] += qb[j];
-        size_t base = ((size_t)l * kv.n_seq + seq[r]) * kv.n_ctx * C;
-        for (int j = std::max(lo3, C); j < std::min(hi3, 2 * C); j++)
-          kv.k[base + (size_t)(j - C) * kv.n_ctx + pos[r]] = q[j];
-        for (int j = std::max(lo3, 2 * C); j < hi3; j++)
-          kv.v[base + (size_t)pos[r] * C + (j - 2 * C)] = q[j];
-      }
-#pragma omp barrier
+      product(qkv, xn, &F::qkvw, &H::qkvw, (size_t)l * 3 * C * C, R, C, 3 * C, [&](int lo, int hi) {
+        for (int r = 0; r < R; r++) {
+          float* q = qkv + (size_t)r * 3 * C;
+          for (int j = lo; j < hi; j++) q[j] += qb[j];
+          const size_t base = ((size_t)l * kv.n_seq + seq[r]) * kv.n_pad * C;
+          const int t = pos[r];
+          for (int j = std::max(lo, C); j < std::min(hi, 2 * C); j++) {
+            const int hd = (j - C) / hs, i = (j - C) % hs;
+            kv.k[base + (size_t)hd * hs * kv.n_pad + (size_t)(t / 16) * hs * 16 + i * 16 + t % 16] = q[j];
+          }
+          for (int j = std::max(lo, 2 * C); j < hi; j++) {
+            const int hd = (j - 2 * C) / hs, i = (j - 2 * C) % hs;
+            kv.v[base + (size_t)hd * hs * kv.n_pad + (size_t)t * hs + i] = q[j];
+          }
+        }
+      });
       // attention, (row, head) pairs split over the threads
 #pragma omp for collapse(2) schedule(static)
       for (int r = 0; r < R; r++)
         for (int hd = 0; hd < NH; hd++) {
-          size_t base = ((size_t)l * kv.n_seq + seq[r]) * kv.n_ctx * C;
-          scores_kt(att, qkv + (size_t)r * 3 * C + hd * hs, kv.k.get() + base + (size_t)hd * hs * kv.n_ctx,
-                    pos[r] + 1, hs, kv.n_ctx, scale);
-          attention_softmax_values(atty + (size_t)r * C + hd * hs, att, kv.v.get() + base + hd * hs,
-                                   pos[r] + 1, hs, C);
+          const size_t head = ((size_t)l * kv.n_seq + seq[r]) * kv.n_pad * C + (size_t)hd * hs * kv.n_pad;
+          scores_blocked(att, qkv + (size_t)r * 3 * C + hd * hs, kv.k.get() + head, pos[r] + 1, hs, scale);
+          attention_softmax_values(atty + (size_t)r * C + hd * hs, att, kv.v.get() + head, pos[r] + 1, hs, hs);
         }
-      // x[:, lo1:hi1] += atty . attprojw + b
-      mm(h2, atty, &F::attprojw, &H::attprojw, (size_t)l * C * C, R, C, C, lo1, hi1);
-      add_branch(h2, p.attprojb + l * C);
-#pragma omp barrier
-      // h[:, lo4:hi4] = gelu(ln2(x) . fcw + b)
+      // x += atty . attprojw + b
+      product(h2, atty, &F::attprojw, &H::attprojw, (size_t)l * C * C, R, C, C,
+              add_branch(h2, p.attprojb + l * C));
+      // h = gelu(ln2(x) . fcw + b)
       layernorm_forward(xn, nullptr, nullptr, x, p.ln2w + l * C, p.ln2b + l * C, R, C, eps);
       const float* fb = p.fcb + l * 4 * C;
-      mm(h, xn, &F::fcw, &H::fcw, (size_t)l * 4 * C * C, R, C, 4 * C, lo4, hi4);
-      for (int r = 0; r < R; r++) {
-        float* hr = h + (size_t)r * 4 * C;
-        for (int j = lo4; j < hi4; j++) hr[j] += fb[j];
-        gelu_forward(hr + lo4, hr + lo4, hi4 - lo4);
-      }
-#pragma omp barrier
-      // x[:, lo1:hi1] += h . fcprojw + b
-      mm(h2, h, &F::fcprojw, &H::fcprojw, (size_t)l * 4 * C * C, R, 4 * C, C, lo1, hi1);
-      add_branch(h2, p.fcprojb + l * C);
-#pragma omp barrier
+      product(h, xn, &F::fcw, &H::fcw, (size_t)l * 4 * C * C, R, C, 4 * C, [&](int lo, int hi) {
+        for (int r = 0; r < R; r++) {
+          float* hr = h + (size_t)r * 4 * C;
+          for (int j = lo; j < hi; j++) hr[j] += fb[j];
+          gelu_forward(hr + lo, hr + lo, hi - lo);
+        }
+      });
+      // x += h . fcprojw + b
+      product(h2, h, &F::fcprojw, &H::fcprojw, (size_t)l * 4 * C * C, R, 4 * C, C,
+              add_branch(h2, p.fcprojb + l * C));
     }
-    // final LayerNorm (every thread, the output rows) and this thread's logit columns
+    // final LayerNorm (every thread, the output rows) and the logits
     for (int o = 0; o < n_out; o++) {
       int r = out_rows ? out_rows[o] : o;
       std::memcpy(xn + (size_t)o * C, x + (size_t)r * C, sizeof(float) * C);
     }
     layernorm_forward(xn, nullptr, nullptr, xn, p.lnfw, p.lnfb, n_out, C, eps);
-    int lov, hiv;
-    col_range(V, matmul_col_unit(n_out), tid, nth, lov, hiv);
-    mm(logits, xn, &F::wteT, &H::wteT, 0, n_out, C, V, lov, hiv);
+    product(logits, xn, &F::wteT, &H::wteT, 0, n_out, C, V, [](int, int) {});
   }
 }
 

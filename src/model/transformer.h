@@ -12,10 +12,15 @@
 
 namespace softslm {
 
+// Per (layer, sequence) a block of n_pad x C floats for keys and one for values, n_pad =
+// n_ctx rounded up to 16; inside a block, head h's part starts at h * hs * n_pad:
+//   keys   [n_pad / 16, hs, 16]: 16 positions of a channel side by side, 16-position blocks
+//          one after another, so a head's scores read one contiguous stream, 16 per vector;
+//   values [n_pad, hs]: a head's values contiguous, position after position.
 struct KVCache {
-  int n_seq = 0, n_ctx = 0, n_layer = 0, n_embd = 0;
-  std::unique_ptr<float[]> k;  // [L, S, C, n_ctx]  keys transposed: scores vectorise over time
-  std::unique_ptr<float[]> v;  // [L, S, n_ctx, C]
+  int n_seq = 0, n_ctx = 0, n_pad = 0, n_layer = 0, n_embd = 0;
+  std::unique_ptr<float[]> k;  // [L, S, NH, n_pad / 16, hs, 16]
+  std::unique_ptr<float[]> v;  // [L, S, NH, n_pad, hs]
 };
 
 KVCache kv_cache_create(const ModelConfig& cfg, int n_seq);

@@ -145,13 +145,18 @@ void residual_backward(float* da, float* db, const float* dout, int n) {
   }
 }
 
-// att[t] = exp(att[t] - mx) for t < n, returning the sum (vector exp, scalar sum in order)
+// att[t] = exp(att[t] - mx) for t < n, returning the sum (vector exp; 16 partial sums, one
+// per lane, then the lanes and the tail in order)
 static float exp_shift(float* att, int n, float mx) {
+  v16 s16 = {};
   int t = 0;
-  for (; t + 16 <= n; t += 16) v16_store(att + t, exp_fast(v16_load(att + t) - mx));
-  for (; t < n; t++) att[t] = exp_fast(att[t] - mx);
-  float sum = 0;
-  for (t = 0; t < n; t++) sum += att[t];
+  for (; t + 16 <= n; t += 16) {
+    v16 e = exp_fast(v16_load(att + t) - mx);
+    v16_store(att + t, e);
+    s16 += e;
+  }
+  float sum = v16_hsum(s16);
+  for (; t < n; t++) sum += att[t] = exp_fast(att[t] - mx);
   return sum;
 }
 
@@ -162,18 +167,33 @@ void attention_row(float* out, float* att, const float* q, const float* K, const
 }
 
 void attention_softmax_values(float* out, float* att, const float* V, int n, int hs, int stride) {
+  v16 m16 = v16_set1(-INFINITY);  // the maximum is exact in any order
+  int t0 = 0;
+  for (; t0 + 16 <= n; t0 += 16) {
+    v16 a = v16_load(att + t0);
+    m16 = a > m16 ? a : m16;
+  }
   float mx = -INFINITY;
-  for (int t = 0; t < n; t++) mx = att[t] > mx ? att[t] : mx;
+  for (int j = 0; j < 16; j++) mx = m16[j] > mx ? m16[j] : mx;
+  for (int t = t0; t < n; t++) mx = att[t] > mx ? att[t] : mx;
   float inv = 1.0f / exp_shift(att, n, mx);
   for (int t = 0; t < n; t++) att[t] *= inv;
-  if (hs % 16 == 0 && hs <= 64) {  // the head's output stays in registers across t
-    v16 acc[4] = {};
+  if (hs % 16 == 0 && hs <= 64) {
+    // the head's output stays in registers across t, in four partial sums (t mod 4: four
+    // independent FMA chains), added at the end
+    v16 acc[4][4] = {};
     const int nv = hs / 16;
-    for (int t = 0; t < n; t++) {
+    int t = 0;
+    for (; t + 4 <= n; t += 4)
+      for (int u = 0; u < 4; u++) {
+        const float* v = V + (size_t)(t + u) * stride;
+        for (int j = 0; j < nv; j++) acc[u][j] += att[t + u] * v16_load(v + 16 * j);
+      }
+    for (; t < n; t++) {
       const float* v = V + (size_t)t * stride;
-      for (int j = 0; j < nv; j++) acc[j] += att[t] * v16_load(v + 16 * j);
+      for (int j = 0; j < nv; j++) acc[0][j] += att[t] * v16_load(v + 16 * j);
     }
-    for (int j = 0; j < nv; j++) v16_store(out + 16 * j, acc[j]);
+    for (int j = 0; j < nv; j++) v16_store(out + 16 * j, (acc[0][j] + acc[1][j]) + (acc[2][j] + acc[3][j]));
     return;
   }
   for (int i = 0; i < hs; i++) out[i] = 0.0f;
