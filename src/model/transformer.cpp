@@ -231,15 +231,18 @@ static void forward(Transformer& tr, int R, const int* seq, const int* pos,
         for (int r = 0; r < R; r++) {
           float* q = qkv + (size_t)r * 3 * C;
           for (int j = lo; j < hi; j++) q[j] += qb[j];
+          // this block's key and value channels [c0, c1) into the cache, a head at a time
           const size_t base = ((size_t)l * kv.n_seq + seq[r]) * kv.n_pad * C;
           const int t = pos[r];
-          for (int j = std::max(lo, C); j < std::min(hi, 2 * C); j++) {
-            const int hd = (j - C) / hs, i = (j - C) % hs;
-            kv.k[base + (size_t)hd * hs * kv.n_pad + (size_t)(t / 16) * hs * 16 + i * 16 + t % 16] = q[j];
+          for (int c = std::max(lo, C) - C, c1 = std::min(hi, 2 * C) - C; c < c1;) {
+            const int hd = c / hs, end = std::min(c1, (hd + 1) * hs);
+            float* kb = kv.k.get() + base + (size_t)hd * hs * kv.n_pad + (size_t)(t / 16) * hs * 16 + t % 16;
+            for (; c < end; c++) kb[(c - hd * hs) * 16] = q[C + c];
           }
-          for (int j = std::max(lo, 2 * C); j < hi; j++) {
-            const int hd = (j - 2 * C) / hs, i = (j - 2 * C) % hs;
-            kv.v[base + (size_t)hd * hs * kv.n_pad + (size_t)t * hs + i] = q[j];
+          for (int c = std::max(lo, 2 * C) - 2 * C, c1 = hi - 2 * C; c < c1;) {
+            const int hd = c / hs, end = std::min(c1, (hd + 1) * hs);
+            float* vb = kv.v.get() + base + (size_t)hd * hs * kv.n_pad + (size_t)t * hs;
+            for (; c < end; c++) vb[c - hd * hs] = q[2 * C + c];
           }
         }
       });
