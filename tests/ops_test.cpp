@@ -78,8 +78,21 @@ TEST(Ops, PackPanelsIsAPermutationIntoColumnPanels) {
       const int p0 = j / kPanel * kPanel, width = std::min(kPanel, N - p0);
       ASSERT_EQ(p[(size_t)p0 * K + (size_t)k * width + (j - p0)], w[(size_t)k * N + j]) << k << "," << j;
     }
+  // bf16: the same panels, each full group of 32 columns paired (i, 16 + i), a partial
+  // last group in order
   auto p16 = pack_panels_bf16(w.data(), K, N);
-  for (size_t i = 0; i < p.size(); i++) ASSERT_EQ(p16[i], f32_to_bf16(p[i]));
+  EXPECT_EQ(bf16_panel_slot(0, kPanel), 0);
+  EXPECT_EQ(bf16_panel_slot(16, kPanel), 1);
+  EXPECT_EQ(bf16_panel_slot(1, kPanel), 2);
+  EXPECT_EQ(bf16_panel_slot(47, kPanel), 32 + 30);
+  EXPECT_EQ(bf16_panel_slot(63, kPanel), 63);
+  EXPECT_EQ(bf16_panel_slot(32 + 3, 37), 32 + 3);  // partial group: in order
+  for (int k = 0; k < K; k++)
+    for (int j = 0; j < N; j++) {
+      const int p0 = j / kPanel * kPanel, width = std::min(kPanel, N - p0);
+      ASSERT_EQ(p16[(size_t)p0 * K + (size_t)k * width + bf16_panel_slot(j - p0, width)],
+                f32_to_bf16(w[(size_t)k * N + j]));
+    }
 }
 
 TEST(Ops, PanelColumnsEqualTheWholeProduct) {
@@ -128,7 +141,7 @@ TEST(Ops, Bf16MatmulEqualsFloatMatmulOfWidenedWeights) {
     std::vector<float> ref((size_t)M * N), got((size_t)M * N), exact((size_t)M * N);
     matmul_nn(ref.data(), a.data(), wide.data(), M, K, N, false);
     matmul_nn_ref(exact.data(), a.data(), wide.data(), M, K, N, false);
-    const int cut = matmul_col_unit(M) + 16;
+    const int cut = matmul_col_unit(M) + 32;  // bf16 splits fall on groups of 32 columns
     matmul_panels_cols(got.data(), a.data(), b16.data(), M, K, N, 0, cut, false);
     matmul_panels_cols(got.data(), a.data(), b16.data(), M, K, N, cut, N, false);
     for (size_t i = 0; i < ref.size(); i++) {

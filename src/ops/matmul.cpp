@@ -1,5 +1,6 @@
 #include "ops/matmul.h"
 
+#include "base/error.h"
 #include "ops/bf16.h"
 #include "ops/vec.h"
 
@@ -7,6 +8,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 namespace softslm {
@@ -21,6 +23,16 @@ inline v16 load16(const uint16_t* p) {
   v16 f;
   std::memcpy(&f, &w, sizeof f);
   return f;
+}
+// bf16 panels hold each full group of 32 columns as 16 32-bit pairs: lane i has column i in
+// its low half and column 16 + i in its high half, so one 64-byte load widens to the two
+// vectors of the group with one shift and one mask (pack_panels_bf16 lays them out so).
+inline void load32(const uint16_t* p, v16& first, v16& second) {
+  typedef uint32_t u32x16 __attribute__((vector_size(64), aligned(4)));
+  const u32x16 w = *(const u32x16*)p;
+  const u32x16 a = w << 16, b = w & 0xFFFF0000u;
+  std::memcpy(&first, &a, sizeof first);
+  std::memcpy(&second, &b, sizeof second);
 }
 inline float load1(const float* p) { return *p; }
 inline float load1(const uint16_t* p) { return bf16_to_f32(*p); }
@@ -39,7 +51,11 @@ inline void tile(float* out, int ldo, const float* a, int lda, const B* b, int l
   v16 c[MI][NV] = {};
   for (int k = 0; k < K; k++) {
     v16 bv[NV];
-    for (int v = 0; v < NV; v++) bv[v] = load16(b + (size_t)k * ldb + 16 * v);
+    if constexpr (std::is_same_v<B, uint16_t> && NV % 2 == 0) {
+      for (int v = 0; v < NV; v += 2) load32(b + (size_t)k * ldb + 16 * v, bv[v], bv[v + 1]);
+    } else {
+      for (int v = 0; v < NV; v++) bv[v] = load16(b + (size_t)k * ldb + 16 * v);
+    }
     for (int i = 0; i < MI; i++) {
       float s = TA ? a[(size_t)k * lda + i] : a[(size_t)i * lda + k];
       for (int v = 0; v < NV; v++) c[i][v] += s * bv[v];
@@ -207,24 +223,35 @@ static void nn_cols(float* out, int ldo, const float* a, const B* b, int ldb, in
                       accumulate);
 }
 
+// slot(j, width): where column j of a panel row goes. Identity for float; for bf16 the full
+// groups of 32 columns are paired (column i at slot 2i, column 16 + i at slot 2i + 1: see
+// load32), a last partial group stays in order.
 template <typename B>
-static std::vector<B> pack(const float* w, int K, int N, B (*conv)(float)) {
+static std::vector<B> pack(const float* w, int K, int N, B (*conv)(float),
+                           int (*slot)(int j, int width)) {
   std::vector<B> p((size_t)K * N);
   for (int p0 = 0; p0 < N; p0 += kPanel) {
     const int width = std::min(kPanel, N - p0);
     B* dst = p.data() + (size_t)p0 * K;
     for (int k = 0; k < K; k++)
-      for (int j = 0; j < width; j++) dst[(size_t)k * width + j] = conv(w[(size_t)k * N + p0 + j]);
+      for (int j = 0; j < width; j++)
+        dst[(size_t)k * width + slot(j, width)] = conv(w[(size_t)k * N + p0 + j]);
   }
   return p;
 }
 
 std::vector<float> pack_panels(const float* w, int K, int N) {
-  return pack<float>(w, K, N, [](float x) { return x; });
+  return pack<float>(w, K, N, [](float x) { return x; }, [](int j, int) { return j; });
+}
+
+int bf16_panel_slot(int j, int width) {
+  const int g = j / 32 * 32, i = j - g;
+  if (g + 32 > width) return j;  // the last, partial group
+  return g + (i < 16 ? 2 * i : 2 * (i - 16) + 1);
 }
 
 std::vector<uint16_t> pack_panels_bf16(const float* w, int K, int N) {
-  return pack<uint16_t>(w, K, N, f32_to_bf16);
+  return pack<uint16_t>(w, K, N, f32_to_bf16, bf16_panel_slot);
 }
 
 // Each panel's share of [j0, j1) is a column range of a [K, width] matrix.
@@ -245,6 +272,8 @@ void matmul_panels_cols(float* out, const float* a, const float* panels, int M, 
 
 void matmul_panels_cols(float* out, const float* a, const uint16_t* panels, int M, int K, int N,
                         int j0, int j1, bool accumulate) {
+  check(j0 % 32 == 0 && (j1 % 32 == 0 || j1 == N),
+        "bf16 panel product: columns must split at multiples of 32 (got ", j0, "..", j1, ")");
   panels_cols(out, a, panels, M, K, N, j0, j1, accumulate);
 }
 

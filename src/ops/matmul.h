@@ -20,16 +20,22 @@ void matmul_nn_ref(float* out, const float* a, const float* b, int M, int K, int
 // p*kPanel*K, so a product over a panel reads one contiguous stream instead of K short runs
 // a row apart (the hardware prefetchers follow it; they stop at page ends on the strided
 // form). A permutation of the row-major matrix: same size. The bf16 form rounds each weight
-// to bfloat16 (nearest even), the upper half of a float's bits.
+// to bfloat16 (nearest even), the upper half of a float's bits, and pairs columns in a row
+// (bf16_panel_slot).
 constexpr int kPanel = 128;
 std::vector<float> pack_panels(const float* w, int K, int N);          // w: [K, N] row-major
 std::vector<uint16_t> pack_panels_bf16(const float* w, int K, int N);
+// Where column j of a bf16 panel of `width` columns sits in its row: every full group of 32
+// columns is stored as pairs (column i, column 16 + i) so that one load widens to both
+// halves of the group; a last partial group keeps its order.
+int bf16_panel_slot(int j, int width);
 
 // Columns [j0, j1) of out[M, N] (+)= a[M, K] . b[K, N] with b packed in panels, computed by
 // the calling thread alone (no OpenMP), for callers that split the columns over a thread
 // team of their own. The same FMA chains as matmul_nn, so equal to it bit for bit; the bf16
-// form equals it with b widened to float (exact). Split points at multiples of
-// matmul_col_unit(M) keep the widest tiles.
+// form equals it with b widened to float (exact) and needs j0 and j1 at multiples of 32 (or
+// j1 = N: whole groups of paired columns). Split points at multiples of matmul_col_unit(M)
+// keep the widest tiles.
 void matmul_panels_cols(float* out, const float* a, const float* panels, int M, int K, int N,
                         int j0, int j1, bool accumulate);
 void matmul_panels_cols(float* out, const float* a, const uint16_t* panels, int M, int K, int N,
