@@ -43,11 +43,20 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
 #pragma omp parallel for schedule(static) if ((long)N * C > kMinParallelWork)
   for (int n = 0; n < N; n++) {
     const float* x = inp + (size_t)n * C;
-    float m = 0;
-    for (int c = 0; c < C; c++) m += x[c];
+    // sums in 16 lanes (independent chains), then the lanes and the tail in order
+    const int c16 = C / 16 * 16;
+    v16 acc = {};
+    for (int c = 0; c < c16; c += 16) acc += v16_load(x + c);
+    float m = v16_hsum(acc);
+    for (int c = c16; c < C; c++) m += x[c];
     m /= C;
-    float v = 0;
-    for (int c = 0; c < C; c++) v += (x[c] - m) * (x[c] - m);
+    acc = v16{};
+    for (int c = 0; c < c16; c += 16) {
+      v16 d = v16_load(x + c) - m;
+      acc += d * d;
+    }
+    float v = v16_hsum(acc);
+    for (int c = c16; c < C; c++) v += (x[c] - m) * (x[c] - m);
     v /= C;
     float s = 1.0f / std::sqrt(v + eps);
     float* o = out + (size_t)n * C;
