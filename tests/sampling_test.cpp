@@ -59,6 +59,19 @@ TEST(Sampling, SoftmaxTemperatureAndEntropy) {
     }
     EXPECT_NEAR(entropy_nats(p.data(), 4), h, 1e-5);
   }
+  // the entropy returned by the softmax pass equals the reference over the probabilities,
+  // for flat and peaked distributions of a real vocabulary (and a size off the vector width)
+  for (int V : {4096, 301})
+    for (float spread : {0.1f, 3.0f, 40.0f})
+      for (float T : {0.6f, 1.0f}) {
+        auto l = random_vec(V, 7 + V, spread);
+        std::vector<float> p(V);
+        float h = softmax_temperature(l.data(), V, T, p.data());
+        double sum = 0;
+        for (float q : p) sum += q;
+        EXPECT_NEAR(sum, 1.0, 1e-5);
+        EXPECT_NEAR(h, entropy_nats(p.data(), V), 2e-5 * (1 + h)) << V << " " << spread << " " << T;
+      }
   std::vector<float> uniform(8, 0.125f), onehot(8, 0.0f);
   onehot[3] = 1.0f;
   EXPECT_NEAR(entropy_nats(uniform.data(), 8), std::log(8.0), 1e-6);

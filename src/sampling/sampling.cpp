@@ -9,17 +9,36 @@
 
 namespace softslm {
 
-void softmax_temperature(const float* logits, int V, float temperature, float* probs) {
-  float inv_t = 1.0f / temperature;
-  float mx = -INFINITY;
-  for (int v = 0; v < V; v++) mx = std::max(mx, logits[v]);
+float softmax_temperature(const float* logits, int V, float temperature, float* probs) {
+  const float inv_t = 1.0f / temperature;
+  // the maximum (exact in any order), then one pass: e_v = exp(z_v), z_v = (l_v - max) / T,
+  // S = sum e_v and D = sum e_v z_v in 16 lanes each; H = log S - D / S
+  v16 m16 = v16_set1(-INFINITY);
   int v = 0;
-  for (; v + 16 <= V; v += 16) v16_store(probs + v, exp_fast((v16_load(logits + v) - mx) * inv_t));
-  for (; v < V; v++) probs[v] = exp_fast((logits[v] - mx) * inv_t);
-  double sum = 0;
-  for (v = 0; v < V; v++) sum += probs[v];
-  float inv = (float)(1.0 / sum);
-  for (int v = 0; v < V; v++) probs[v] *= inv;
+  for (; v + 16 <= V; v += 16) {
+    v16 l = v16_load(logits + v);
+    m16 = l > m16 ? l : m16;
+  }
+  float mx = -INFINITY;
+  for (int j = 0; j < 16; j++) mx = std::max(mx, m16[j]);
+  for (; v < V; v++) mx = std::max(mx, logits[v]);
+  v16 s16 = {}, d16 = {};
+  for (v = 0; v + 16 <= V; v += 16) {
+    v16 z = (v16_load(logits + v) - mx) * inv_t, e = exp_fast(z);
+    v16_store(probs + v, e);
+    s16 += e;
+    d16 += e * z;
+  }
+  float sum = v16_hsum(s16), dot = v16_hsum(d16);
+  for (; v < V; v++) {
+    float z = (logits[v] - mx) * inv_t, e = exp_fast(z);
+    probs[v] = e;
+    sum += e;
+    dot += e * z;
+  }
+  const float inv = 1.0f / sum;
+  for (v = 0; v < V; v++) probs[v] *= inv;
+  return std::max(0.0f, std::log(sum) - dot * inv);
 }
 
 float entropy_nats(const float* probs, int V) {
@@ -115,8 +134,7 @@ SampleResult sampler_sample(const SamplerParams& p, const float* logits, int V, 
                             float* probs) {
   SampleResult r;
   bool greedy = p.temperature == 0.0f;
-  softmax_temperature(logits, V, greedy ? 1.0f : p.temperature, probs);
-  r.entropy = entropy_nats(probs, V);
+  r.entropy = softmax_temperature(logits, V, greedy ? 1.0f : p.temperature, probs);
   if (greedy) {
     r.token = argmax(logits, V);
     std::fill(probs, probs + V, 0.0f);

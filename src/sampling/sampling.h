@@ -5,10 +5,12 @@
 
 namespace softslm {
 
-// probs[V] = softmax(logits / temperature); temperature must be > 0.
-void softmax_temperature(const float* logits, int V, float temperature, float* probs);
-// H = -sum p log p over the full distribution, in nats (terms with p < 1e-12 clamp like the
-// reference: p * log(max(p, 1e-12))).
+// probs[V] = softmax(logits / temperature); temperature must be > 0. Returns the entropy of
+// probs in nats, from the same pass: H = log S - sum_v p_v z_v with z_v = (l_v - max) / T and
+// S = sum_v exp(z_v) (no logarithm per id); equals entropy_nats(probs) to ~1e-6.
+float softmax_temperature(const float* logits, int V, float temperature, float* probs);
+// H = -sum p log p over a distribution, in nats (terms with p < 1e-12 clamp like the
+// reference: p * log(max(p, 1e-12))). The reference for softmax_temperature's entropy.
 float entropy_nats(const float* probs, int V);
 // Keep the k largest (ties: lower id first); k <= 0 or k >= V keeps all.
 void top_k_renorm(float* probs, int V, int k);

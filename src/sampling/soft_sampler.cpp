@@ -124,8 +124,7 @@ void soft_sample(const SoftSamplerParams& p, bool thinking, const float* logits,
     return;
   }
   const bool greedy = f.temperature == 0.0f;
-  softmax_temperature(logits, V, greedy ? 1.0f : f.temperature, probs);
-  out->entropy = entropy_nats(probs, V);
+  out->entropy = softmax_temperature(logits, V, greedy ? 1.0f : f.temperature, probs);
   if (greedy) {  // greedy thinking: the argmax as a one-hot concept
     one_hot(out, argmax(logits, V));
     return;
