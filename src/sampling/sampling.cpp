@@ -47,20 +47,42 @@ float entropy_nats(const float* probs, int V) {
   return (float)h;
 }
 
+// After the first filter most of probs[V] is zero: the scans below skip blocks of 16 zeros
+// with one vector compare (adding 0.0 changes no sum, so results equal a plain scan's).
+static bool block_zero(const float* p) {
+  v16 x = v16_load(p);
+  for (int j = 0; j < 16; j++)
+    if (x[j] != 0.0f) return false;
+  return true;
+}
+
+// Calls f(v) for every v < V with probs[v] != 0, in increasing order.
+template <typename F>
+static void for_nonzero(const float* probs, int V, F f) {
+  int v = 0;
+  for (; v + 16 <= V; v += 16)
+    if (!block_zero(probs + v))
+      for (int j = v; j < v + 16; j++)
+        if (probs[j] != 0.0f) f(j);
+  for (; v < V; v++)
+    if (probs[v] != 0.0f) f(v);
+}
+
 static void renormalise(float* probs, int V) {
   double sum = 0;
-  for (int v = 0; v < V; v++) sum += probs[v];
+  for_nonzero(probs, V, [&](int v) { sum += probs[v]; });
   if (sum <= 0) return;
   float inv = (float)(1.0 / sum);
-  for (int v = 0; v < V; v++) probs[v] *= inv;
+  for_nonzero(probs, V, [&](int v) { probs[v] *= inv; });
 }
 
 // The ids with p > 0 (zeros are already filtered out and stay out).
 static std::vector<int>& support(const float* probs, int V) {
   static thread_local std::vector<int> ids;
   ids.clear();
-  for (int v = 0; v < V; v++)
+  for_nonzero(probs, V, [&](int v) {
     if (probs[v] > 0) ids.push_back(v);
+  });
   return ids;
 }
 
@@ -72,10 +94,48 @@ struct ByProb {
 
 void top_k_renorm(float* probs, int V, int k) {
   if (k <= 0 || k >= V) return;
-  std::vector<int>& ids = support(probs, V);
-  if ((int)ids.size() <= k) return;
-  std::nth_element(ids.begin(), ids.begin() + k, ids.end(), ByProb{probs});  // O(V)
-  for (size_t i = k; i < ids.size(); i++) probs[ids[i]] = 0.0f;
+  // One scan in id order keeping the k best in a heap whose top is the worst kept: a later id
+  // enters only with a strictly higher probability (an equal one ranks below: higher id).
+  static thread_local std::vector<int> best;
+  best.clear();
+  int n_support = 0;
+  float worst = 0;
+  const ByProb by{probs};
+  int v = 0;
+  auto visit = [&](int u) {
+    const float p = probs[u];
+    if (!(p > 0)) return;
+    n_support++;
+    if ((int)best.size() < k) {
+      best.push_back(u);
+      std::push_heap(best.begin(), best.end(), by);
+      worst = probs[best.front()];
+    } else if (p > worst) {
+      std::pop_heap(best.begin(), best.end(), by);
+      best.back() = u;
+      std::push_heap(best.begin(), best.end(), by);
+      worst = probs[best.front()];
+    }
+  };
+  for (; v + 16 <= V; v += 16) {
+    v16 x = v16_load(probs + v);
+    bool any = (int)best.size() < k;
+    for (int j = 0; j < 16 && !any; j++) any = x[j] > worst;
+    if (any) {
+      for (int j = v; j < v + 16; j++) visit(j);
+    } else {
+      for (int j = 0; j < 16; j++) n_support += x[j] > 0;
+    }
+  }
+  for (; v < V; v++) visit(v);
+  if (n_support <= k) return;
+  // keep the k (values restored after clearing), renormalise over them in id order
+  std::sort(best.begin(), best.end());
+  static thread_local std::vector<float> kept;
+  kept.resize(best.size());
+  for (size_t i = 0; i < best.size(); i++) kept[i] = probs[best[i]];
+  std::fill(probs, probs + V, 0.0f);
+  for (size_t i = 0; i < best.size(); i++) probs[best[i]] = kept[i];
   renormalise(probs, V);
 }
 
@@ -96,17 +156,27 @@ void top_p_renorm(float* probs, int V, float top_p) {
 void min_p_renorm(float* probs, int V, float min_p) {
   if (min_p <= 0.0f) return;
   float mx = 0;
-  for (int v = 0; v < V; v++) mx = std::max(mx, probs[v]);
+  for_nonzero(probs, V, [&](int v) { mx = std::max(mx, probs[v]); });
   float thr = min_p * mx;
-  for (int v = 0; v < V; v++)
+  for_nonzero(probs, V, [&](int v) {
     if (probs[v] < thr) probs[v] = 0.0f;
+  });
   renormalise(probs, V);
 }
 
 int sample_multinomial(const float* probs, int V, Rng& rng) {
   double u = rng_uniform_double(rng), cum = 0;
-  int last = 0;
-  for (int v = 0; v < V; v++) {
+  int last = 0, v = 0;
+  for (; v + 16 <= V; v += 16) {
+    if (block_zero(probs + v)) continue;
+    for (int j = v; j < v + 16; j++) {
+      if (probs[j] <= 0) continue;
+      cum += probs[j];
+      last = j;
+      if (u < cum) return j;
+    }
+  }
+  for (; v < V; v++) {
     if (probs[v] <= 0) continue;
     cum += probs[v];
     last = v;
