@@ -98,14 +98,15 @@ TEST(Ops, PackPanelsIsAPermutationIntoColumnPanels) {
 TEST(Ops, PanelColumnsEqualTheWholeProduct) {
   // any split of the columns of a panel product gives the bits of matmul_nn, for few and
   // many rows, splits inside panels and a last panel narrower than the others
-  for (int M : {1, 3, 4, 5, 19}) {
+  for (int M : {1, 3, 4, 5, 19, 70}) {
     int K = 77, N = 2 * kPanel + 45;
     auto a = random_vec((size_t)M * K, 30 + M), b = random_vec((size_t)K * N, 31);
     auto panels = pack_panels(b.data(), K, N);
     std::vector<float> all((size_t)M * N), parts((size_t)M * N, -1.0f);
     matmul_nn(all.data(), a.data(), b.data(), M, K, N, false);
     const int unit = matmul_col_unit(M);
-    const int cuts[] = {0, unit, 2 * unit, 2 * unit + 16, 250, N};
+    std::vector<int> cuts = {0, unit, 2 * unit, 2 * unit + 16, 250, N};
+    std::sort(cuts.begin(), cuts.end());
     for (int i = 0; i + 1 < 6; i++)
       matmul_panels_cols(parts.data(), a.data(), panels.data(), M, K, N, cuts[i], cuts[i + 1],
                          false);

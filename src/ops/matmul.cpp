@@ -123,6 +123,7 @@ inline void micro(float* out, int ldo, const float* a, const B* b, int ldb, int 
 // per row instead of 128) and the column blocks still spread over threads.
 constexpr int kSmallM = 4;
 constexpr int NW = 128;  // columns per wide tile (8 vectors)
+constexpr int kManyRows = 64;  // from here a column block is NW wide and swept row tile first
 
 template <typename B>
 inline void micro_wide(float* out, int ldo, const float* a, const B* b, int ldb, int K, int mi,
@@ -206,7 +207,7 @@ void matmul_nn(float* out, const float* a, const float* b, int M, int K, int N, 
   gemm<false>(out, a, b, M, K, N, accumulate);
 }
 
-int matmul_col_unit(int M) { return M <= kSmallM ? NW : NR; }
+int matmul_col_unit(int M) { return M <= kSmallM || M >= kManyRows ? NW : NR; }
 
 // Columns [j0, j1) of out[M, ldo] (+)= a[M, K] . b[K, :] with b's row stride ldb.
 template <typename B>
@@ -217,10 +218,18 @@ static void nn_cols(float* out, int ldo, const float* a, const B* b, int ldb, in
       micro_wide(out, ldo, a, b, ldb, K, M, j, std::min(NW, j1 - j), accumulate);
     return;
   }
-  for (int j = j0; j < j1; j += NR)
-    for (int i0 = 0; i0 < M; i0 += MR)
-      micro<false, B>(out, ldo, a, b, ldb, M, K, i0, std::min(MR, M - i0), j, std::min(NR, j1 - j),
-                      accumulate);
+  if (M < kManyRows) {  // few row tiles: each K x NR strip of b from L1 for all of them
+    for (int j = j0; j < j1; j += NR)
+      for (int i0 = 0; i0 < M; i0 += MR)
+        micro<false, B>(out, ldo, a, b, ldb, M, K, i0, std::min(MR, M - i0), j,
+                        std::min(NR, j1 - j), accumulate);
+    return;
+  }
+  // many rows (prefill): a row tile of a stays in L1 across the columns, b's block in L2
+  for (int i0 = 0; i0 < M; i0 += MR)
+    for (int j = j0; j < j1; j += NR)
+      micro<false, B>(out, ldo, a, b, ldb, M, K, i0, std::min(MR, M - i0), j,
+                      std::min(NR, j1 - j), accumulate);
 }
 
 // slot(j, width): where column j of a panel row goes. Identity for float; for bf16 the full
