@@ -225,7 +225,7 @@ static void forward(Transformer& tr, int R, const int* seq, const int* pos,
     };
     for (int l = 0; l < L; l++) {
       // qkv = ln1(x) . qkvw + b, the K and V columns into the cache
-      layernorm_forward(xn, nullptr, nullptr, x, p.ln1w + l * C, p.ln1b + l * C, R, C, eps);
+      layernorm_forward_serial(xn, nullptr, nullptr, x, p.ln1w + l * C, p.ln1b + l * C, R, C, eps);
       const float* qb = p.qkvb + l * 3 * C;
       product(qkv, xn, &F::qkvw, &H::qkvw, (size_t)l * 3 * C * C, R, C, 3 * C, [&](int lo, int hi) {
         for (int r = 0; r < R; r++) {
@@ -258,13 +258,13 @@ static void forward(Transformer& tr, int R, const int* seq, const int* pos,
       product(h2, atty, &F::attprojw, &H::attprojw, (size_t)l * C * C, R, C, C,
               add_branch(h2, p.attprojb + l * C));
       // h = gelu(ln2(x) . fcw + b)
-      layernorm_forward(xn, nullptr, nullptr, x, p.ln2w + l * C, p.ln2b + l * C, R, C, eps);
+      layernorm_forward_serial(xn, nullptr, nullptr, x, p.ln2w + l * C, p.ln2b + l * C, R, C, eps);
       const float* fb = p.fcb + l * 4 * C;
       product(h, xn, &F::fcw, &H::fcw, (size_t)l * 4 * C * C, R, C, 4 * C, [&](int lo, int hi) {
         for (int r = 0; r < R; r++) {
           float* hr = h + (size_t)r * 4 * C;
           for (int j = lo; j < hi; j++) hr[j] += fb[j];
-          gelu_forward(hr + lo, hr + lo, hi - lo);
+          gelu_forward_serial(hr + lo, hr + lo, hi - lo);
         }
       });
       // x += h . fcprojw + b
@@ -276,7 +276,7 @@ static void forward(Transformer& tr, int R, const int* seq, const int* pos,
       int r = out_rows ? out_rows[o] : o;
       std::memcpy(xn + (size_t)o * C, x + (size_t)r * C, sizeof(float) * C);
     }
-    layernorm_forward(xn, nullptr, nullptr, xn, p.lnfw, p.lnfb, n_out, C, eps);
+    layernorm_forward_serial(xn, nullptr, nullptr, xn, p.lnfw, p.lnfb, n_out, C, eps);
     product(logits, xn, &F::wteT, &H::wteT, 0, n_out, C, V, [](int, int) {});
   }
 }

@@ -38,32 +38,41 @@ void encoder_backward(float* dwte, float* dwpe, const float* dout, const int* in
   }
 }
 
+// Row n of layernorm_forward.
+static inline void layernorm_row(float* out, float* mean, float* rstd, const float* inp,
+                                 const float* w, const float* b, int n, int C, float eps) {
+  const float* x = inp + (size_t)n * C;
+  // sums in 16 lanes (independent chains), then the lanes and the tail in order
+  const int c16 = C / 16 * 16;
+  v16 acc = {};
+  for (int c = 0; c < c16; c += 16) acc += v16_load(x + c);
+  float m = v16_hsum(acc);
+  for (int c = c16; c < C; c++) m += x[c];
+  m /= C;
+  acc = v16{};
+  for (int c = 0; c < c16; c += 16) {
+    v16 d = v16_load(x + c) - m;
+    acc += d * d;
+  }
+  float v = v16_hsum(acc);
+  for (int c = c16; c < C; c++) v += (x[c] - m) * (x[c] - m);
+  v /= C;
+  float s = 1.0f / std::sqrt(v + eps);
+  float* o = out + (size_t)n * C;
+  for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * w[c] + b[c];
+  if (mean) mean[n] = m;
+  if (rstd) rstd[n] = s;
+}
+
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
                        const float* b, int N, int C, float eps) {
 #pragma omp parallel for schedule(static) if ((long)N * C > kMinParallelWork)
-  for (int n = 0; n < N; n++) {
-    const float* x = inp + (size_t)n * C;
-    // sums in 16 lanes (independent chains), then the lanes and the tail in order
-    const int c16 = C / 16 * 16;
-    v16 acc = {};
-    for (int c = 0; c < c16; c += 16) acc += v16_load(x + c);
-    float m = v16_hsum(acc);
-    for (int c = c16; c < C; c++) m += x[c];
-    m /= C;
-    acc = v16{};
-    for (int c = 0; c < c16; c += 16) {
-      v16 d = v16_load(x + c) - m;
-      acc += d * d;
-    }
-    float v = v16_hsum(acc);
-    for (int c = c16; c < C; c++) v += (x[c] - m) * (x[c] - m);
-    v /= C;
-    float s = 1.0f / std::sqrt(v + eps);
-    float* o = out + (size_t)n * C;
-    for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * w[c] + b[c];
-    if (mean) mean[n] = m;
-    if (rstd) rstd[n] = s;
-  }
+  for (int n = 0; n < N; n++) layernorm_row(out, mean, rstd, inp, w, b, n, C, eps);
+}
+
+void layernorm_forward_serial(float* out, float* mean, float* rstd, const float* inp,
+                              const float* w, const float* b, int N, int C, float eps) {
+  for (int n = 0; n < N; n++) layernorm_row(out, mean, rstd, inp, w, b, n, C, eps);
 }
 
 void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
@@ -124,11 +133,19 @@ inline T gelu_grad(T x) {
   return sg + 2.0f * x * sg * (1.0f - sg) * du;
 }
 
-void gelu_forward(float* out, const float* inp, int n) {
+void gelu_forward_serial(float* out, const float* inp, int n) {
   const int nv = n / 16;
-#pragma omp parallel for schedule(static) if ((long)n * 8 > kMinParallelWork)
   for (int i = 0; i < nv; i++) v16_store(out + 16 * i, gelu_elem(v16_load(inp + 16 * i)));
   for (int i = nv * 16; i < n; i++) out[i] = gelu_elem(inp[i]);
+}
+
+void gelu_forward(float* out, const float* inp, int n) {
+  constexpr int kChunk = 4096;  // a multiple of 16: the same values as one serial pass
+  const int chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if ((long)n * 8 > kMinParallelWork)
+  for (int c = 0; c < chunks; c++)
+    gelu_forward_serial(out + (size_t)c * kChunk, inp + (size_t)c * kChunk,
+                        std::min(kChunk, n - c * kChunk));
 }
 
 void gelu_backward(float* dinp, const float* inp, const float* dout, int n) {

@@ -14,11 +14,15 @@ void encoder_backward(float* dwte, float* dwpe, const float* dout, const int* in
 // out[N, C] = (inp - mean) * rstd * w + b;  mean[N], rstd[N] saved for backward
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
                        const float* b, int N, int C, float eps);
+// The same without OpenMP, for callers inside a parallel region (no nested team per call).
+void layernorm_forward_serial(float* out, float* mean, float* rstd, const float* inp,
+                              const float* w, const float* b, int N, int C, float eps);
 void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
                         const float* w, const float* mean, const float* rstd, int N, int C);
 
 // GELU, tanh approximation (Hugging Face "gelu_new")
 void gelu_forward(float* out, const float* inp, int n);
+void gelu_forward_serial(float* out, const float* inp, int n);  // no OpenMP: see above
 void gelu_backward(float* dinp, const float* inp, const float* dout, int n);
 
 // out[n] = a[n] + b[n]
