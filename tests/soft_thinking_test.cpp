@@ -181,7 +181,9 @@ TEST(SoftThinking, ConceptTokensAreTopKOfTheFilteredDistribution) {
   float sum = 0;
   for (size_t j = 0; j < r.w.size(); j++) {
     sum += r.w[j];
-    if (j) EXPECT_GE(r.w[j - 1], r.w[j]);
+    if (j) {
+      EXPECT_GE(r.w[j - 1], r.w[j]);
+    }
   }
   EXPECT_NEAR(sum, 1.0f, 1e-5);
   EXPECT_EQ(r.token, r.ids[0]);

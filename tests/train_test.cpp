@@ -385,8 +385,9 @@ TEST(TrainData, AlignedWindowsStartAtDocuments) {
   for (int i = 0; i < 6; i++) {
     std::vector<int> in(12), tgt(12);
     batch_sampler_next(b, in.data(), tgt.data());
-    if (in[0] == 500)
+    if (in[0] == 500) {
       for (int t = 7; t < 12; t++) EXPECT_EQ(tgt[t], -1) << t;
+    }
   }
 }
 
