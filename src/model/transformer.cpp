@@ -246,8 +246,9 @@ static void forward(Transformer& tr, int R, const int* seq, const int* pos,
           }
         }
       });
-      // attention, (row, head) pairs split over the threads
-#pragma omp for collapse(2) schedule(static)
+      // attention, (row, head) pairs dealt to the threads in turn (a prefill's later rows
+      // attend to more positions: contiguous shares would leave the first thread idle)
+#pragma omp for collapse(2) schedule(static, 1)
       for (int r = 0; r < R; r++)
         for (int hd = 0; hd < NH; hd++) {
           const size_t head = ((size_t)l * kv.n_seq + seq[r]) * kv.n_pad * C + (size_t)hd * hs * kv.n_pad;
