@@ -39,7 +39,9 @@ TEST(Ops, MatmulMatchesReferenceOnAwkwardShapes) {
 }
 
 TEST(Ops, TransposedMatmulMatchesReference) {
-  const int shapes[][3] = {{1, 1, 1}, {8, 40, 32}, {13, 7, 50}, {256, 300, 70}, {9, 64, 17}, {70, 5, 100}};
+  // the last shape sums over k in blocks (K past 1024), a partial last one
+  const int shapes[][3] = {{1, 1, 1}, {8, 40, 32}, {13, 7, 50}, {256, 300, 70}, {9, 64, 17}, {70, 5, 100},
+                           {70, 1500, 45}};
   int seed = 100;
   for (auto& s : shapes) {
     int M = s[0], K = s[1], N = s[2];

@@ -162,8 +162,20 @@ void matmul_nn_ref(float* out, const float* a, const float* b, int M, int K, int
 }
 
 // The row-tile sweep shared by matmul_nn and matmul_tn.
+constexpr int KC = 512;  // k block of the weight-gradient product
+
 template <bool TA>
 void gemm(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate) {
+  if (TA && K > 2 * KC) {
+    // Weight gradients sum over every token (K = batch x context): in blocks of KC tokens,
+    // so a block of a (KC x M) and of b stay in cache while the column chunks reuse them,
+    // instead of streaming all of a once per chunk. Each block's sum is added to out in
+    // order: a fixed, thread-independent order.
+    for (int k0 = 0; k0 < K; k0 += KC)
+      gemm<true>(out, a + (size_t)k0 * M, b + (size_t)k0 * N, M, std::min(KC, K - k0), N,
+                 accumulate || k0 > 0);
+    return;
+  }
   const int MT = (M + MR - 1) / MR;
   // Column chunks keep the slice of b a thread sweeps (K x NC floats) near 256 KB, in L2,
   // while many row tiles reuse it; small M (decode) streams b once, no chunking.
