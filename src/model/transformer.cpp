@@ -162,8 +162,8 @@ static void add_position(float* x, const float* x_in, const float* wpe, const in
 // (a few hundred floats per row: cheaper than a barrier). Every output element is computed
 // by the same operations in the same order whatever the thread count and the rows beside it
 // (results equal bit for bit: prefill == step by step, batch == alone).
-static void forward(Transformer& tr, int R, const int* seq, const int* pos,
-                         const float* x_in, int n_out, const int* out_rows, float* logits) {
+static void forward(Transformer& tr, int R, const int* seq, const int* pos, const float* x_in,
+                    int n_out, const int* out_rows, float* logits) {
   const Model& m = *tr.w->model;
   const ModelConfig& c = m.cfg;
   const ParamTensors& p = m.p;
