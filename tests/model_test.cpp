@@ -24,6 +24,13 @@ static ModelConfig tiny_config() {
   return c;
 }
 
+// 0, 1, ..., T - 1: the positions of a prompt of T tokens.
+static std::vector<int> positions_from_zero(int T) {
+  std::vector<int> pos(T);
+  for (int t = 0; t < T; t++) pos[t] = t;
+  return pos;
+}
+
 static std::vector<int> random_tokens(int n, int V, uint64_t seed) {
   Rng r = rng_init(seed);
   std::vector<int> t(n);
@@ -100,8 +107,7 @@ TEST(Model, PrefillPlusDecodeEqualsFullSequenceLogits) {
   // the training forward leaves probs; recompute logits via log-probs comparison
   Transformer tr = transformer_create(m, 1);
   int P = 5;
-  std::vector<int> seq(T, 0), pos(T);
-  for (int t = 0; t < T; t++) pos[t] = t;
+  std::vector<int> seq(T, 0), pos = positions_from_zero(T);
   std::vector<float> logits((size_t)T * V);
   transformer_forward_tokens(tr, P, seq.data(), pos.data(), toks.data(), P, nullptr,
                              logits.data());
@@ -205,8 +211,7 @@ TEST(Model, ForwardIsTheSameForAnyRowsAndThreads) {
   model_init_random(m, 11);
   const int T = 72, V = c.vocab_size;
   auto toks = random_tokens(T, V, 12);
-  std::vector<int> seq(T, 0), pos(T);
-  for (int t = 0; t < T; t++) pos[t] = t;
+  std::vector<int> seq(T, 0), pos = positions_from_zero(T);
   int saved = omp_get_max_threads();
   std::vector<float> ref((size_t)T * V), got((size_t)T * V), one(V), some((size_t)5 * V);
   omp_set_num_threads(1);
@@ -240,8 +245,7 @@ TEST(Model, WeightsPackedInPlaceEqualPackedCopies) {
   std::vector<float> before(m.memory.get(), m.memory.get() + m.num_params);
   const int T = 30, V = c.vocab_size;
   auto toks = random_tokens(T, V, 14);
-  std::vector<int> seq(T, 0), pos(T);
-  for (int t = 0; t < T; t++) pos[t] = t;
+  std::vector<int> seq(T, 0), pos = positions_from_zero(T);
   std::vector<float> ref((size_t)T * V), got((size_t)T * V);
   Transformer copy = transformer_create(m, 1);
   transformer_forward_tokens(copy, T, seq.data(), pos.data(), toks.data(), T, nullptr, ref.data());
@@ -266,8 +270,7 @@ TEST(Model, Bf16LogitsAreCloseToFloat32) {
   model_init_random(m, 21);
   const int T = 70, V = c.vocab_size;
   auto toks = random_tokens(T, V, 22);
-  std::vector<int> seq(T, 0), pos(T);
-  for (int t = 0; t < T; t++) pos[t] = t;
+  std::vector<int> seq(T, 0), pos = positions_from_zero(T);
   Transformer f32 = transformer_create(m, 1), b16 = transformer_create(m, 1, Dtype::kBF16);
   EXPECT_EQ(b16.w->w32.wteT, nullptr);
   EXPECT_EQ(b16.w->w16.storage.size(),  // 12 C x C matrices per layer and the LM head

@@ -8,7 +8,6 @@
 
 #include "base/error.h"
 #include "model/embeddings.h"
-#include "ops/bf16.h"
 #include "ops/matmul.h"
 #include "ops/ops.h"
 #include "ops/vec.h"
@@ -147,6 +146,28 @@ static void scores_blocked(float* att, const float* q, const float* KB, int n, i
   }
 }
 
+// Where head hd's keys (or values) of sequence s in layer l start (KVCache layout).
+static size_t kv_head(const KVCache& kv, int l, int s, int hd, int hs) {
+  return ((size_t)l * kv.n_seq + s) * kv.n_pad * kv.n_embd + (size_t)hd * hs * kv.n_pad;
+}
+
+// Columns [lo, hi) of a qkv row ([3C]: q, k, v) into the cache at position t: the key and
+// value channels among them, a head at a time.
+static void cache_put(KVCache& kv, int l, int s, int t, int hs, const float* qkv, int lo,
+                      int hi) {
+  const int C = kv.n_embd;
+  for (int c = std::max(lo, C) - C, c1 = std::min(hi, 2 * C) - C; c < c1;) {
+    const int hd = c / hs, end = std::min(c1, (hd + 1) * hs);
+    float* kb = kv.k.get() + kv_head(kv, l, s, hd, hs) + (size_t)(t / 16) * hs * 16 + t % 16;
+    for (; c < end; c++) kb[(c - hd * hs) * 16] = qkv[C + c];  // [t / 16][i][t % 16]
+  }
+  for (int c = std::max(lo, 2 * C) - 2 * C, c1 = hi - 2 * C; c < c1;) {
+    const int hd = c / hs, end = std::min(c1, (hd + 1) * hs);
+    float* vb = kv.v.get() + kv_head(kv, l, s, hd, hs) + (size_t)t * hs;
+    for (; c < end; c++) vb[c - hd * hs] = qkv[2 * C + c];  // [t][i]
+  }
+}
+
 // x[r] = x_in[r] + wpe[pos[r]]  (row r of [R, C])
 static void add_position(float* x, const float* x_in, const float* wpe, const int* pos, int r,
                          int C) {
@@ -216,6 +237,11 @@ static void forward(Transformer& tr, int R, const int* seq, const int* pos, cons
         finish(lo, hi);
       }
     };
+    // out[:, lo:hi] += bias[lo:hi] (out: [R, ld])
+    auto add_bias = [R](float* out, int ld, const float* bias, int lo, int hi) {
+      for (int r = 0; r < R; r++)
+        for (int j = lo; j < hi; j++) out[(size_t)r * ld + j] += bias[j];
+    };
     // x[:, lo:hi] += out[:, lo:hi] + bias: a block of a residual branch
     auto add_branch = [&](const float* out, const float* bias) {
       return [=](int lo, int hi) {
@@ -228,30 +254,16 @@ static void forward(Transformer& tr, int R, const int* seq, const int* pos, cons
       layernorm_forward_serial(xn, nullptr, nullptr, x, p.ln1w + l * C, p.ln1b + l * C, R, C, eps);
       const float* qb = p.qkvb + l * 3 * C;
       product(qkv, xn, &F::qkvw, &H::qkvw, (size_t)l * 3 * C * C, R, C, 3 * C, [&](int lo, int hi) {
-        for (int r = 0; r < R; r++) {
-          float* q = qkv + (size_t)r * 3 * C;
-          for (int j = lo; j < hi; j++) q[j] += qb[j];
-          // this block's key and value channels [c0, c1) into the cache, a head at a time
-          const size_t base = ((size_t)l * kv.n_seq + seq[r]) * kv.n_pad * C;
-          const int t = pos[r];
-          for (int c = std::max(lo, C) - C, c1 = std::min(hi, 2 * C) - C; c < c1;) {
-            const int hd = c / hs, end = std::min(c1, (hd + 1) * hs);
-            float* kb = kv.k.get() + base + (size_t)hd * hs * kv.n_pad + (size_t)(t / 16) * hs * 16 + t % 16;
-            for (; c < end; c++) kb[(c - hd * hs) * 16] = q[C + c];
-          }
-          for (int c = std::max(lo, 2 * C) - 2 * C, c1 = hi - 2 * C; c < c1;) {
-            const int hd = c / hs, end = std::min(c1, (hd + 1) * hs);
-            float* vb = kv.v.get() + base + (size_t)hd * hs * kv.n_pad + (size_t)t * hs;
-            for (; c < end; c++) vb[c - hd * hs] = q[2 * C + c];
-          }
-        }
+        add_bias(qkv, 3 * C, qb, lo, hi);
+        for (int r = 0; r < R; r++)
+          cache_put(kv, l, seq[r], pos[r], hs, qkv + (size_t)r * 3 * C, lo, hi);
       });
       // attention, (row, head) pairs dealt to the threads in turn (a prefill's later rows
       // attend to more positions: contiguous shares would leave the first thread idle)
 #pragma omp for collapse(2) schedule(static, 1)
       for (int r = 0; r < R; r++)
         for (int hd = 0; hd < NH; hd++) {
-          const size_t head = ((size_t)l * kv.n_seq + seq[r]) * kv.n_pad * C + (size_t)hd * hs * kv.n_pad;
+          const size_t head = kv_head(kv, l, seq[r], hd, hs);
           scores_blocked(att, qkv + (size_t)r * 3 * C + hd * hs, kv.k.get() + head, pos[r] + 1, hs, scale);
           attention_softmax_values(atty + (size_t)r * C + hd * hs, att, kv.v.get() + head, pos[r] + 1, hs, hs);
         }
@@ -262,10 +274,10 @@ static void forward(Transformer& tr, int R, const int* seq, const int* pos, cons
       layernorm_forward_serial(xn, nullptr, nullptr, x, p.ln2w + l * C, p.ln2b + l * C, R, C, eps);
       const float* fb = p.fcb + l * 4 * C;
       product(h, xn, &F::fcw, &H::fcw, (size_t)l * 4 * C * C, R, C, 4 * C, [&](int lo, int hi) {
+        add_bias(h, 4 * C, fb, lo, hi);
         for (int r = 0; r < R; r++) {
-          float* hr = h + (size_t)r * 4 * C;
-          for (int j = lo; j < hi; j++) hr[j] += fb[j];
-          gelu_forward_serial(hr + lo, hr + lo, hi - lo);
+          float* hr = h + (size_t)r * 4 * C + lo;
+          gelu_forward_serial(hr, hr, hi - lo);
         }
       });
       // x += h . fcprojw + b
