@@ -262,6 +262,31 @@ TEST(Ops, AttentionBackwardFiniteDifferences) {
   expect_grad_close(loss, qkv.data(), dqkv.data(), all_indices(qkv.size()), "dqkv");
 }
 
+// The blocked attention against the row-at-a-time reference: T not a multiple of the row
+// block (8) or the score tile (32), heads of 4, 24 (a vector and a scalar tail), 32 and 64.
+TEST(Ops, BlockedAttentionMatchesReference) {
+  struct Shape { int B, T, C, NH; };
+  for (Shape s : {Shape{2, 5, 8, 2}, Shape{1, 37, 96, 3}, Shape{2, 70, 48, 2}, Shape{1, 256, 64, 2},
+                  Shape{3, 33, 128, 2}}) {
+    SCOPED_TRACE(::testing::Message() << "B " << s.B << " T " << s.T << " C " << s.C << " NH " << s.NH);
+    const int n = s.B * s.T * s.C;
+    auto qkv = random_vec(3 * n, 70, 2.0f), R = random_vec(n, 71);
+    std::vector<float> out(n), ref_out(n), att((size_t)s.B * s.NH * s.T * s.T, 7.0f),
+        ref_att(att.size(), -7.0f);
+    attention_forward(out.data(), att.data(), qkv.data(), s.B, s.T, s.C, s.NH);
+    attention_forward_ref(ref_out.data(), ref_att.data(), qkv.data(), s.B, s.T, s.C, s.NH);
+    for (size_t i = 0; i < att.size(); i++) ASSERT_NEAR(att[i], ref_att[i], 1e-6) << i;
+    for (int i = 0; i < n; i++) ASSERT_NEAR(out[i], ref_out[i], 1e-5 * (1 + std::fabs(ref_out[i]))) << i;
+    // both accumulate into dqkv: start from the same non-zero gradient
+    auto dqkv = random_vec(3 * n, 72), ref_dqkv = dqkv;
+    attention_backward(dqkv.data(), R.data(), qkv.data(), ref_att.data(), s.B, s.T, s.C, s.NH);
+    attention_backward_ref(ref_dqkv.data(), R.data(), qkv.data(), ref_att.data(), s.B, s.T, s.C,
+                           s.NH);
+    for (int i = 0; i < 3 * n; i++)
+      ASSERT_NEAR(dqkv[i], ref_dqkv[i], 2e-5 * (1 + std::fabs(ref_dqkv[i]))) << i;
+  }
+}
+
 TEST(Ops, SoftmaxCrossEntropyBackwardFiniteDifferences) {
   int N = 6, V = 9;
   std::vector<int> tgt = {3, -1, 0, 8, 8, -1};

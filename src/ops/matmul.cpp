@@ -98,15 +98,14 @@ inline void tile_rows(int mi, float* out, int ldo, const float* a, int lda, cons
   }
 }
 
-// One micro-tile: rows [i0, i0+mi), columns [j0, j0+nj) with nj <= NR. a is [M, K], or
-// [K, M] when TA.
+// One micro-tile: rows [i0, i0+mi), columns [j0, j0+nj) with nj <= NR. a is [M, K] with row
+// stride lda, or [K, M] (row stride lda) when TA.
 // out has row stride ldo, b row stride ldb (N for a row-major b, a panel's width for panels).
 template <bool TA = false, typename B = float>
-inline void micro(float* out, int ldo, const float* a, const B* b, int ldb, int M, int K, int i0,
-                  int mi, int j0, int nj, bool acc) {
+inline void micro(float* out, int ldo, const float* a, int lda, const B* b, int ldb, int K,
+                  int i0, int mi, int j0, int nj, bool acc) {
   float* o = out + (size_t)i0 * ldo + j0;
-  const float* ap = TA ? a + i0 : a + (size_t)i0 * K;
-  const int lda = TA ? M : K;
+  const float* ap = TA ? a + i0 : a + (size_t)i0 * lda;
   const B* bp = b + j0;
   int done = 0;
   if (nj == NR) {
@@ -140,7 +139,7 @@ inline void micro_wide(float* out, int ldo, const float* a, const B* b, int ldb,
     return;
   }
   for (int j = 0; j < nj; j += NR)
-    micro<false, B>(out, ldo, a, b, ldb, mi, K, 0, mi, j0 + j, std::min(NR, nj - j), acc);
+    micro<false, B>(out, ldo, a, K, b, ldb, K, 0, mi, j0 + j, std::min(NR, nj - j), acc);
 }
 
 std::vector<float>& scratch(int which, size_t n) {
@@ -190,7 +189,7 @@ void gemm(float* out, const float* a, const float* b, int M, int K, int N, bool 
     for (int jt = 0; jt < NT; jt++)
       for (int it = 0; it < MT; it++) {
         int i0 = it * MR, j0 = jt * NR;
-        micro<TA>(out, N, a, b, N, M, K, i0, std::min(MR, M - i0), j0, std::min(NR, N - j0),
+        micro<TA>(out, N, a, TA ? M : K, b, N, K, i0, std::min(MR, M - i0), j0, std::min(NR, N - j0),
                   accumulate);
       }
     return;
@@ -202,7 +201,7 @@ void gemm(float* out, const float* a, const float* b, int M, int K, int N, bool 
     for (int it = 0; it < MT; it++)
       for (int jt = 0; jt < NT; jt++) {
         int i0 = it * MR, j0 = c0 + jt * NR;
-        micro<TA>(out, N, a, b, N, M, K, i0, std::min(MR, M - i0), j0,
+        micro<TA>(out, N, a, TA ? M : K, b, N, K, i0, std::min(MR, M - i0), j0,
                   std::min(NR, c0 + nc - j0), accumulate);
       }
   }
@@ -233,14 +232,14 @@ static void nn_cols(float* out, int ldo, const float* a, const B* b, int ldb, in
   if (M < kManyRows) {  // few row tiles: each K x NR strip of b from L1 for all of them
     for (int j = j0; j < j1; j += NR)
       for (int i0 = 0; i0 < M; i0 += MR)
-        micro<false, B>(out, ldo, a, b, ldb, M, K, i0, std::min(MR, M - i0), j,
+        micro<false, B>(out, ldo, a, K, b, ldb, K, i0, std::min(MR, M - i0), j,
                         std::min(NR, j1 - j), accumulate);
     return;
   }
   // many rows (prefill): a row tile of a stays in L1 across the columns, b's block in L2
   for (int i0 = 0; i0 < M; i0 += MR)
     for (int j = j0; j < j1; j += NR)
-      micro<false, B>(out, ldo, a, b, ldb, M, K, i0, std::min(MR, M - i0), j,
+      micro<false, B>(out, ldo, a, K, b, ldb, K, i0, std::min(MR, M - i0), j,
                       std::min(NR, j1 - j), accumulate);
 }
 
@@ -296,6 +295,19 @@ void matmul_panels_cols(float* out, const float* a, const uint16_t* panels, int 
   check(j0 % 32 == 0 && (j1 % 32 == 0 || j1 == N),
         "bf16 panel product: columns must split at multiples of 32 (got ", j0, "..", j1, ")");
   panels_cols(out, a, panels, M, K, N, j0, j1, accumulate);
+}
+
+void matmul_block(float* out, int ldo, const float* a, int lda, bool ta, const float* b, int ldb,
+                  int M, int K, int N, bool accumulate) {
+  for (int i0 = 0; i0 < M; i0 += MR)
+    for (int j = 0; j < N; j += NR) {
+      if (ta)
+        micro<true>(out, ldo, a, lda, b, ldb, K, i0, std::min(MR, M - i0), j,
+                    std::min(NR, N - j), accumulate);
+      else
+        micro<false>(out, ldo, a, lda, b, ldb, K, i0, std::min(MR, M - i0), j,
+                     std::min(NR, N - j), accumulate);
+    }
 }
 
 void matmul_tn(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate) {

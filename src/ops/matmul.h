@@ -46,6 +46,13 @@ int matmul_col_unit(int M);
 void matmul_tn(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate);
 void matmul_tn_ref(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate);
 
+// out[M, N] (+)= a . b[K, N] on strided views, by the calling thread alone (no OpenMP: for
+// use inside a parallel region). a is [M, K] with row stride lda, or with ta it is stored
+// transposed, element (i, k) at a[k * lda + i]; out and b have row strides ldo and ldb. The
+// same kernels and FMA chains as matmul_nn / matmul_tn.
+void matmul_block(float* out, int ldo, const float* a, int lda, bool ta, const float* b, int ldb,
+                  int M, int K, int N, bool accumulate);
+
 // out[N, OC] = inp[N, C] . w[C, OC] + bias[OC]   (bias may be null)
 void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int N, int C,
                     int OC);

@@ -171,21 +171,6 @@ void residual_backward(float* da, float* db, const float* dout, int n) {
   }
 }
 
-// att[t] = exp(att[t] - mx) for t < n, returning the sum (vector exp; 16 partial sums, one
-// per lane, then the lanes and the tail in order)
-static float exp_shift(float* att, int n, float mx) {
-  v16 s16 = {};
-  int t = 0;
-  for (; t + 16 <= n; t += 16) {
-    v16 e = exp_fast(v16_load(att + t) - mx);
-    v16_store(att + t, e);
-    s16 += e;
-  }
-  float sum = v16_hsum(s16);
-  for (; t < n; t++) sum += att[t] = exp_fast(att[t] - mx);
-  return sum;
-}
-
 void attention_row(float* out, float* att, const float* q, const float* K, const float* V, int n,
                    int hs, int stride, float scale) {
   for (int t = 0; t < n; t++) att[t] = dot16(q, K + (size_t)t * stride, hs) * scale;
@@ -193,17 +178,7 @@ void attention_row(float* out, float* att, const float* q, const float* K, const
 }
 
 void attention_softmax_values(float* out, float* att, const float* V, int n, int hs, int stride) {
-  v16 m16 = v16_set1(-INFINITY);  // the maximum is exact in any order
-  int t0 = 0;
-  for (; t0 + 16 <= n; t0 += 16) {
-    v16 a = v16_load(att + t0);
-    m16 = a > m16 ? a : m16;
-  }
-  float mx = -INFINITY;
-  for (int j = 0; j < 16; j++) mx = m16[j] > mx ? m16[j] : mx;
-  for (int t = t0; t < n; t++) mx = att[t] > mx ? att[t] : mx;
-  float inv = 1.0f / exp_shift(att, n, mx);
-  for (int t = 0; t < n; t++) att[t] *= inv;
+  softmax_inplace(att, n);
   if (hs % 16 == 0 && hs <= 64) {
     // the head's output stays in registers across t, in four partial sums (t mod 4: four
     // independent FMA chains), added at the end
@@ -226,7 +201,8 @@ void attention_softmax_values(float* out, float* att, const float* V, int n, int
   for (int t = 0; t < n; t++) axpy16(out, att[t], V + (size_t)t * stride, hs);
 }
 
-void attention_forward(float* out, float* att, const float* qkv, int B, int T, int C, int NH) {
+void attention_forward_ref(float* out, float* att, const float* qkv, int B, int T, int C,
+                           int NH) {
   const int hs = C / NH, C3 = 3 * C;
   const float scale = 1.0f / std::sqrt((float)hs);
 #pragma omp parallel for collapse(3) schedule(static) if ((long)B * T * T * C > kMinParallelWork)
@@ -241,8 +217,8 @@ void attention_forward(float* out, float* att, const float* qkv, int B, int T, i
       }
 }
 
-void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* att, int B,
-                        int T, int C, int NH) {
+void attention_backward_ref(float* dqkv, const float* dout, const float* qkv, const float* att,
+                            int B, int T, int C, int NH) {
   const int hs = C / NH, C3 = 3 * C;
   const float scale = 1.0f / std::sqrt((float)hs);
   // Parallel over (b, h): each pair owns its slice of dqkv (columns h*hs.. within q, k, v).

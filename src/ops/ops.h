@@ -40,11 +40,18 @@ void attention_row(float* out, float* att, const float* q, const float* K, const
 void attention_softmax_values(float* out, float* att, const float* V, int n, int hs, int stride);
 
 // Causal self-attention over a full [B, T] block (training).
-// qkv[B, T, 3C] (q | k | v), out[B, T, C], att[B, NH, T, T] softmax weights (saved).
+// qkv[B, T, 3C] (q | k | v), out[B, T, C], att[B, NH, T, T] softmax weights (saved; zero
+// above the diagonal). Each (batch, head) pair is gathered into dense blocks and computed as
+// triangle-restricted matrix products (attention.cpp).
 void attention_forward(float* out, float* att, const float* qkv, int B, int T, int C, int NH);
 // dqkv[B, T, 3C] += ...
 void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* att, int B,
                         int T, int C, int NH);
+// The simple references (a query row at a time over the strided qkv), tested equal to the
+// above within float rounding.
+void attention_forward_ref(float* out, float* att, const float* qkv, int B, int T, int C, int NH);
+void attention_backward_ref(float* dqkv, const float* dout, const float* qkv, const float* att,
+                            int B, int T, int C, int NH);
 
 // In place: logits[N, V] -> probs; losses[N] = -log p[target] (0 where target < 0).
 // Returns the mean loss over rows with target >= 0 (0 if none) and writes their count.

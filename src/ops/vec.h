@@ -2,6 +2,7 @@
 // the build machine's ISA) and a fast exp whose scalar and vector forms give identical bits,
 // so a value never depends on whether it fell in a vector lane or the scalar tail.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -60,6 +61,36 @@ inline T exp_fast(T x) {
   }
 }
 
+// att[t] = exp(att[t] - mx) for t < n, returning the sum (vector exp; 16 partial sums, one
+// per lane, then the lanes and the tail in order)
+inline float exp_shift(float* att, int n, float mx) {
+  v16 s16 = {};
+  int t = 0;
+  for (; t + 16 <= n; t += 16) {
+    v16 e = exp_fast(v16_load(att + t) - mx);
+    v16_store(att + t, e);
+    s16 += e;
+  }
+  float sum = v16_hsum(s16);
+  for (; t < n; t++) sum += att[t] = exp_fast(att[t] - mx);
+  return sum;
+}
+
+// x[n] = softmax(x[n]) in place: the maximum in 16 lanes (exact in any order), exp_shift,
+// then one multiply by the inverse sum
+inline void softmax_inplace(float* x, int n) {
+  v16 m16 = v16_set1(-INFINITY);
+  int t0 = 0;
+  for (; t0 + 16 <= n; t0 += 16) {
+    v16 a = v16_load(x + t0);
+    m16 = a > m16 ? a : m16;
+  }
+  float mx = -INFINITY;
+  for (int j = 0; j < 16; j++) mx = m16[j] > mx ? m16[j] : mx;
+  for (int t = t0; t < n; t++) mx = x[t] > mx ? x[t] : mx;
+  float inv = 1.0f / exp_shift(x, n, mx);
+  for (int t = 0; t < n; t++) x[t] *= inv;
+}
 
 // sum_i a[i] * b[i] with 16-wide partial sums (n a multiple of 16 takes no scalar tail)
 inline float dot16(const float* a, const float* b, int n) {
