@@ -21,7 +21,8 @@ TEST(Ops, MatmulMatchesReferenceOnAwkwardShapes) {
                            {5, 33, 13},   {1, 256, 768}, {7, 255, 31},  {64, 64, 64},
                            {33, 100, 47}, {2, 1000, 3},  {9, 20, 48},   {130, 300, 1100},
                            {8, 5, 32},    {17, 3, 16},   {70, 1030, 40}, {2, 64, 300},
-                           {3, 40, 260},  {4, 33, 128},  {1, 19, 129}};
+                           {3, 40, 260},  {4, 33, 128},  {1, 19, 129}, {70, 1500, 45},
+                           {3, 1100, 130}};  // the last two sum over k in blocks (K past 1024)
   int seed = 1;
   for (auto& s : shapes) {
     int M = s[0], K = s[1], N = s[2];
@@ -60,13 +61,16 @@ TEST(Ops, TransposedMatmulMatchesReference) {
 
 TEST(Ops, MatmulRowResultIndependentOfBatch) {
   // the row computed alone equals the row computed among others, bit for bit
-  int M = 75, K = 77, N = 129;  // row tails, column tails, chunked columns
-  auto a = random_vec((size_t)M * K, 3), b = random_vec((size_t)K * N, 4);
-  std::vector<float> all((size_t)M * N), one(N);
-  matmul_nn(all.data(), a.data(), b.data(), M, K, N, false);
-  for (int i = 0; i < M; i++) {
-    matmul_nn(one.data(), a.data() + (size_t)i * K, b.data(), 1, K, N, false);
-    for (int j = 0; j < N; j++) ASSERT_EQ(one[j], all[(size_t)i * N + j]) << i << "," << j;
+  // row tails, column tails, chunked columns; then sums over k in blocks (K past 1024)
+  for (int K : {77, 1100}) {
+    const int M = 75, N = 129;
+    auto a = random_vec((size_t)M * K, 3), b = random_vec((size_t)K * N, 4);
+    std::vector<float> all((size_t)M * N), one(N);
+    matmul_nn(all.data(), a.data(), b.data(), M, K, N, false);
+    for (int i = 0; i < M; i++) {
+      matmul_nn(one.data(), a.data() + (size_t)i * K, b.data(), 1, K, N, false);
+      for (int j = 0; j < N; j++) ASSERT_EQ(one[j], all[(size_t)i * N + j]) << K << ":" << i << "," << j;
+    }
   }
 }
 

@@ -124,26 +124,33 @@ constexpr int kSmallM = 4;
 constexpr int NW = 128;  // columns per wide tile (8 vectors)
 constexpr int kManyRows = 64;  // from here a column block is NW wide and swept row tile first
 
+// a is [mi, K] with row stride lda.
 template <typename B>
-inline void micro_wide(float* out, int ldo, const float* a, const B* b, int ldb, int K, int mi,
-                       int j0, int nj, bool acc) {
+inline void micro_wide(float* out, int ldo, const float* a, int lda, const B* b, int ldb, int K,
+                       int mi, int j0, int nj, bool acc) {
   float* o = out + j0;
   const B* bp = b + j0;
   if (nj == NW) {
     switch (mi) {
-      case 1: tile<1, 8>(o, ldo, a, K, bp, ldb, K, acc); break;
-      case 2: tile<2, 8>(o, ldo, a, K, bp, ldb, K, acc); break;
-      case 3: tile<3, 4>(o, ldo, a, K, bp, ldb, K, acc); tile<3, 4>(o + 64, ldo, a, K, bp + 64, ldb, K, acc); break;
-      default: tile<4, 4>(o, ldo, a, K, bp, ldb, K, acc); tile<4, 4>(o + 64, ldo, a, K, bp + 64, ldb, K, acc); break;
+      case 1: tile<1, 8>(o, ldo, a, lda, bp, ldb, K, acc); break;
+      case 2: tile<2, 8>(o, ldo, a, lda, bp, ldb, K, acc); break;
+      case 3:
+        tile<3, 4>(o, ldo, a, lda, bp, ldb, K, acc);
+        tile<3, 4>(o + 64, ldo, a, lda, bp + 64, ldb, K, acc);
+        break;
+      default:
+        tile<4, 4>(o, ldo, a, lda, bp, ldb, K, acc);
+        tile<4, 4>(o + 64, ldo, a, lda, bp + 64, ldb, K, acc);
+        break;
     }
     return;
   }
   for (int j = 0; j < nj; j += NR)
-    micro<false, B>(out, ldo, a, K, b, ldb, K, 0, mi, j0 + j, std::min(NR, nj - j), acc);
+    micro<false, B>(out, ldo, a, lda, b, ldb, K, 0, mi, j0 + j, std::min(NR, nj - j), acc);
 }
 
 std::vector<float>& scratch(int which, size_t n) {
-  static thread_local std::vector<float> bufs[1];
+  static thread_local std::vector<float> bufs[2];
   if (bufs[which].size() < n) bufs[which].resize(n);
   return bufs[which];
 }
@@ -160,27 +167,32 @@ void matmul_nn_ref(float* out, const float* a, const float* b, int M, int K, int
     }
 }
 
-// The row-tile sweep shared by matmul_nn and matmul_tn.
-constexpr int KC = 512;  // k block of the weight-gradient product
+// The row-tile sweep shared by matmul_nn and matmul_tn. a has row stride lda ([M, K], or
+// [K, M] when TA).
+constexpr int KC = 512;  // k block of long sums
 
 template <bool TA>
-void gemm(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate) {
-  if (TA && K > 2 * KC) {
-    // Weight gradients sum over every token (K = batch x context): in blocks of KC tokens,
-    // so a block of a (KC x M) and of b stay in cache while the column chunks reuse them,
-    // instead of streaming all of a once per chunk. Each block's sum is added to out in
-    // order: a fixed, thread-independent order.
+void gemm(float* out, const float* a, int lda, const float* b, int M, int K, int N,
+          bool accumulate) {
+  if (K > 2 * KC) {
+    // Long sums (weight gradients over every token, the LM head's input gradient over the
+    // vocabulary) in blocks of KC: a block of a and of b stay in cache while the column
+    // chunks reuse them, instead of all of a streaming once per chunk. Each block's sum is
+    // added to out in order: a fixed order, the same for any M and threads.
     for (int k0 = 0; k0 < K; k0 += KC)
-      gemm<true>(out, a + (size_t)k0 * M, b + (size_t)k0 * N, M, std::min(KC, K - k0), N,
-                 accumulate || k0 > 0);
+      gemm<TA>(out, TA ? a + (size_t)k0 * lda : a + k0, lda, b + (size_t)k0 * N, M,
+               std::min(KC, K - k0), N, accumulate || k0 > 0);
     return;
   }
   const int MT = (M + MR - 1) / MR;
-  // Column chunks keep the slice of b a thread sweeps (K x NC floats) near 256 KB, in L2,
-  // while many row tiles reuse it; small M (decode) streams b once, no chunking.
-  int NC = N;
-  if (M >= 64) NC = std::max(NR, (int)((256 * 1024 / 4) / std::max(K, 1)) / NR * NR);
   const bool par = (long)M * N * K > (1 << 16);
+  if (!TA && M <= kSmallM) {
+    const int NT = (N + NW - 1) / NW;
+#pragma omp parallel for schedule(static) if (par)
+    for (int jt = 0; jt < NT; jt++)
+      micro_wide(out, N, a, lda, b, N, K, M, jt * NW, std::min(NW, N - jt * NW), accumulate);
+    return;
+  }
   if (M < 64) {
     // Few row tiles (batched decode): column tiles outside, so each K x NR strip of b comes
     // from L3 once and serves every row tile from L1/L2; threads split the columns.
@@ -189,33 +201,40 @@ void gemm(float* out, const float* a, const float* b, int M, int K, int N, bool 
     for (int jt = 0; jt < NT; jt++)
       for (int it = 0; it < MT; it++) {
         int i0 = it * MR, j0 = jt * NR;
-        micro<TA>(out, N, a, TA ? M : K, b, N, K, i0, std::min(MR, M - i0), j0, std::min(NR, N - j0),
+        micro<TA>(out, N, a, lda, b, N, K, i0, std::min(MR, M - i0), j0, std::min(NR, N - j0),
                   accumulate);
       }
     return;
   }
+  // Many rows: column chunks of b (K x NC floats, near 256 KB: in L2) copied into strips of
+  // NR columns ([K, NR] each, contiguous), which every row tile then reads as one stream.
+  const int NC = std::max(NR, (int)((256 * 1024 / 4) / std::max(K, 1)) / NR * NR);
+  std::vector<float>& strips = scratch(1, (size_t)K * std::min(NC, N + NR));
   for (int c0 = 0; c0 < N; c0 += NC) {
     const int nc = std::min(NC, N - c0);
     const int NT = (nc + NR - 1) / NR;
-#pragma omp parallel for collapse(2) schedule(static) if (par)
-    for (int it = 0; it < MT; it++)
+#pragma omp parallel if (par)
+    {
+#pragma omp for schedule(static)
       for (int jt = 0; jt < NT; jt++) {
-        int i0 = it * MR, j0 = c0 + jt * NR;
-        micro<TA>(out, N, a, TA ? M : K, b, N, K, i0, std::min(MR, M - i0), j0,
-                  std::min(NR, c0 + nc - j0), accumulate);
+        const int j0 = c0 + jt * NR, w = std::min(NR, c0 + nc - j0);
+        float* dst = strips.data() + (size_t)jt * NR * K;
+        for (int k = 0; k < K; k++)
+          std::memcpy(dst + (size_t)k * w, b + (size_t)k * N + j0, sizeof(float) * w);
       }
+#pragma omp for collapse(2) schedule(static)
+      for (int it = 0; it < MT; it++)
+        for (int jt = 0; jt < NT; jt++) {
+          const int i0 = it * MR, j0 = c0 + jt * NR, w = std::min(NR, c0 + nc - j0);
+          micro<TA>(out + j0, N, a, lda, strips.data() + (size_t)jt * NR * K, w, K, i0,
+                    std::min(MR, M - i0), 0, w, accumulate);
+        }
+    }
   }
 }
 
 void matmul_nn(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate) {
-  if (M <= kSmallM) {
-    const int NT = (N + NW - 1) / NW;
-#pragma omp parallel for schedule(static) if ((long)M * N * K > (1 << 16))
-    for (int jt = 0; jt < NT; jt++)
-      micro_wide(out, N, a, b, N, K, M, jt * NW, std::min(NW, N - jt * NW), accumulate);
-    return;
-  }
-  gemm<false>(out, a, b, M, K, N, accumulate);
+  gemm<false>(out, a, K, b, M, K, N, accumulate);
 }
 
 int matmul_col_unit(int M) { return M <= kSmallM || M >= kManyRows ? NW : NR; }
@@ -226,7 +245,7 @@ static void nn_cols(float* out, int ldo, const float* a, const B* b, int ldb, in
                     int j0, int j1, bool accumulate) {
   if (M <= kSmallM) {
     for (int j = j0; j < j1; j += NW)
-      micro_wide(out, ldo, a, b, ldb, K, M, j, std::min(NW, j1 - j), accumulate);
+      micro_wide(out, ldo, a, K, b, ldb, K, M, j, std::min(NW, j1 - j), accumulate);
     return;
   }
   if (M < kManyRows) {  // few row tiles: each K x NR strip of b from L1 for all of them
@@ -311,7 +330,7 @@ void matmul_block(float* out, int ldo, const float* a, int lda, bool ta, const f
 }
 
 void matmul_tn(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate) {
-  gemm<true>(out, a, b, M, K, N, accumulate);
+  gemm<true>(out, a, M, b, M, K, N, accumulate);
 }
 
 void matmul_tn_ref(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate) {
