@@ -8,8 +8,9 @@
 namespace softslm {
 
 // out[M, N] (+)= a[M, K] . b[K, N], all row-major. Every output element is the sequential
-// fused multiply-add chain over k = 0..K-1 whatever the shapes and threads, so a row's
-// result does not depend on how many other rows share the call (batch == alone, bitwise).
+// fused multiply-add chain over k = 0..K-1 (for K > 1024: over blocks of 512 k, each block's
+// chain added to out in order) whatever the shapes and threads, so a row's result does not
+// depend on how many other rows share the call (batch == alone, bitwise).
 // accumulate=false overwrites out.
 void matmul_nn(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate);
 // The simple reference the fast kernel is tested against (double accumulation).
