@@ -48,7 +48,9 @@ constexpr int NR = 32;  // columns of b per micro-tile (two vectors)
 template <int MI, int NV, bool TA = false, typename B = float>
 inline void tile(float* out, int ldo, const float* a, int lda, const B* b, int ldb, int K,
                  bool acc) {
-  v16 c[MI][NV] = {};
+  v16 c[MI][NV];
+  for (int i = 0; i < MI; i++)
+    for (int v = 0; v < NV; v++) c[i][v] = v16{};
   for (int k = 0; k < K; k++) {
     v16 bv[NV];
     if constexpr (std::is_same_v<B, uint16_t> && NV % 2 == 0) {
@@ -61,11 +63,17 @@ inline void tile(float* out, int ldo, const float* a, int lda, const B* b, int l
       for (int v = 0; v < NV; v++) c[i][v] += s * bv[v];
     }
   }
-  for (int i = 0; i < MI; i++)
-    for (int v = 0; v < NV; v++) {
-      v16* o = (v16*)(out + (size_t)i * ldo + 16 * v);
-      *o = acc ? *o + c[i][v] : c[i][v];
-    }
+  // two loops, not a select per element: the accumulators stay in registers
+  if (acc) {
+    for (int i = 0; i < MI; i++)
+      for (int v = 0; v < NV; v++) {
+        v16* o = (v16*)(out + (size_t)i * ldo + 16 * v);
+        *o = *o + c[i][v];
+      }
+  } else {
+    for (int i = 0; i < MI; i++)
+      for (int v = 0; v < NV; v++) *(v16*)(out + (size_t)i * ldo + 16 * v) = c[i][v];
+  }
 }
 
 // Columns past the last full vector: scalar FMA chains in the same k order.
