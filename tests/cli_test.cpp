@@ -102,6 +102,34 @@ TEST(Cli, GenerateRejectsBadInput) {
   expect_one_line_error(run_cli("eval" + m + " --task add -n 2 --dtype x"), "--dtype");
 }
 
+TEST(Cli, BenchReportsEveryFigure) {
+  json j = run_json("bench --model " + model_dir() +
+                    " --repeats 3 --decode-tokens 8 --batch 2 --threads 1 --json");
+  EXPECT_EQ(j["decode_tokens"], 8);
+  EXPECT_EQ(j["threads"], 1);
+  for (const char* k :
+       {"decode_tokens_per_s", "decode_sampled_tokens_per_s", "decode_soft_tokens_per_s",
+        "soft_over_sampled", "decode_bf16_tokens_per_s", "bf16_over_f32", "read_bandwidth_gbs",
+        "batched_decode_8_tokens_per_s", "batched_decode_32_tokens_per_s",
+        "prefill_tokens_per_s", "train_tokens_per_s", "train_gflops", "peak_rss_decode_mb"}) {
+    ASSERT_TRUE(j.contains(k)) << k;
+    const double v = j[k].get<double>();
+    EXPECT_TRUE(std::isfinite(v) && v > 0) << k << " = " << v;
+  }
+  // the ratios are medians of within-round ratios: near the ratio of the medians, not equal
+  // to it by construction, but the same order of magnitude on any machine
+  const double soft = j["soft_over_sampled"].get<double>();
+  const double of_medians = j["decode_soft_tokens_per_s"].get<double>() /
+                            j["decode_sampled_tokens_per_s"].get<double>();
+  EXPECT_GT(soft, of_medians / 10);
+  EXPECT_LT(soft, of_medians * 10);
+  json no_train = run_json("bench --model " + model_dir() +
+                           " --repeats 1 --decode-tokens 4 --no-train --json");
+  EXPECT_FALSE(no_train.contains("train_tokens_per_s"));
+  expect_one_line_error(run_cli("bench --model " + model_dir() + " --repeats 0"), "--repeats");
+  expect_one_line_error(run_cli("bench --model /nonexistent/dir"), "/nonexistent/dir");
+}
+
 TEST(Cli, Bf16WeightsScoreCloseToFloat32) {
   std::string base = "score --model " + model_dir() + " --text 'the dog sat on the mat.'";
   json f = run_json(base), b = run_json(base + " --dtype bf16");

@@ -1,6 +1,8 @@
 // softslm bench: decode (single stream: greedy, sampled, soft thinking; batched), prefill and
 // training throughput of a model (the reference config by default, randomly initialised),
-// and memory. Median of --repeats runs after one warm-up run. Decode runs first, so the peak
+// and memory. Median of --repeats runs after one warm-up run; the single-stream decode
+// configurations run in turn, so their ratios (soft / sampled, bf16 / f32) are taken within
+// rounds, unmoved by a drift of the shared machine's speed. Decode runs first, so the peak
 // RSS it reports is the decoding process's, before any training buffer exists.
 #include <omp.h>
 #include <sys/resource.h>
@@ -36,13 +38,32 @@ double seconds_of(const std::function<void()>& f) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// Measurements taken in turn, one run of each per round after a warm-up round, so a drift of
+// the shared machine's speed hits them alike: the seconds of every run, per function.
+std::vector<std::vector<double>> rounds_of(int repeats,
+                                           const std::vector<std::function<void()>>& fs) {
+  for (auto& f : fs) f();
+  std::vector<std::vector<double>> t(fs.size());
+  for (int r = 0; r < repeats; r++)
+    for (size_t i = 0; i < fs.size(); i++) t[i].push_back(seconds_of(fs[i]));
+  return t;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// median over the rounds of a[r] / b[r]: a speed ratio taken within rounds
+double median_ratio(const std::vector<double>& a, const std::vector<double>& b) {
+  std::vector<double> q;
+  for (size_t r = 0; r < a.size(); r++) q.push_back(a[r] / b[r]);
+  return median(q);
+}
+
 // median seconds over `repeats` runs after one warm-up
 double median_seconds(int repeats, const std::function<void()>& f) {
-  f();
-  std::vector<double> t;
-  for (int i = 0; i < repeats; i++) t.push_back(seconds_of(f));
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  return median(rounds_of(repeats, {f})[0]);
 }
 
 double peak_rss_mb() {
@@ -107,23 +128,30 @@ void run_bench(const BenchArgs& a) {
   GenerateParams greedy;
   greedy.sampler.temperature = 0;
   greedy.max_new_tokens = n_dec;
-  double t_decode = median_seconds(a.repeats, [&] { generate(w32, one, greedy); });
   GenerateParams sampled = greedy;
   sampled.sampler = SoftSamplerParams{}.after;
-  double t_sampled = median_seconds(a.repeats, [&] { generate(w32, one, sampled); });
   GenerateParams soft = greedy;
   soft.soft.mode = ThinkMode::kEntropyGate;
   soft.soft.gate_threshold = 0;
   soft.soft.max_thinking_steps = n_dec;
   soft.soft.sampler.max_topk = 10;
-  double t_soft = median_seconds(a.repeats, [&] { generate(w32, one, soft); });
+  // the three in turn: the soft / sampled ratio is taken within rounds
+  const auto dec = rounds_of(a.repeats, {[&] { generate(w32, one, greedy); },
+                                         [&] { generate(w32, one, sampled); },
+                                         [&] { generate(w32, one, soft); }});
+  const double t_decode = median(dec[0]), t_sampled = median(dec[1]), t_soft = median(dec[2]);
+  const double soft_ratio = median_ratio(dec[1], dec[2]);
   double rss_decode = peak_rss_mb();
   GenerateParams greedy16 = greedy;
   greedy16.dtype = Dtype::kBF16;
-  double t_decode16;
+  double t_decode16, bf16_ratio;
   {
+    // bf16 in turn with f32 again: its ratio taken within rounds as well
     const auto w16 = inference_weights_create(load(), Dtype::kBF16);
-    t_decode16 = median_seconds(a.repeats, [&] { generate(w16, one, greedy16); });
+    const auto t = rounds_of(a.repeats, {[&] { generate(w32, one, greedy); },
+                                         [&] { generate(w16, one, greedy16); }});
+    t_decode16 = median(t[1]);
+    bf16_ratio = median_ratio(t[0], t[1]);
   }
   // What one decode step streams: every weight once, the LM head as its transposed copy
   // (the embeddings of the prompt tokens and positions are a few rows).
@@ -181,10 +209,10 @@ void run_bench(const BenchArgs& a) {
       {"decode_tokens_per_s", n_dec / t_decode},
       {"decode_sampled_tokens_per_s", n_dec / t_sampled},
       {"decode_soft_tokens_per_s", n_dec / t_soft},
-      {"soft_over_sampled", t_sampled / t_soft},
+      {"soft_over_sampled", soft_ratio},
       {"decode_gflops", n_dec / t_decode * 2.0 * m.num_params / 1e9},
       {"decode_bf16_tokens_per_s", n_dec / t_decode16},
-      {"bf16_over_f32", t_decode / t_decode16},
+      {"bf16_over_f32", bf16_ratio},
       {"decode_weight_gbs", n_dec / t_decode * stream_bytes / 1e9},
       {"read_bandwidth_gbs", bw},
       {"decode_bound_tokens_per_s", bw * 1e9 / stream_bytes},
@@ -215,10 +243,10 @@ void run_bench(const BenchArgs& a) {
               "GB/s, a bound of %.0f tokens/s\n",
               n_dec / t_decode * stream_bytes / 1e9, bw, bw * 1e9 / stream_bytes);
   std::printf("    greedy, bf16 weights             %10.0f tokens/s  (%.2f x f32)\n",
-              n_dec / t_decode16, t_decode / t_decode16);
+              n_dec / t_decode16, bf16_ratio);
   std::printf("    sampled (T 0.6, top-k 30, ...)   %10.0f tokens/s\n", n_dec / t_sampled);
   std::printf("    soft thinking, max_topk 10       %10.0f tokens/s  (%.3f x sampled)\n",
-              n_dec / t_soft, t_sampled / t_soft);
+              n_dec / t_soft, soft_ratio);
   std::printf("  decode, batched greedy, 8 seqs     %10.0f tokens/s in total\n", batched_tps[0]);
   std::printf("  decode, batched greedy, 32 seqs    %10.0f tokens/s in total\n", batched_tps[1]);
   std::printf("  prefill (%d tokens)               %10.0f tokens/s  %6.1f GFLOP/s\n", T,
