@@ -117,32 +117,32 @@ static void state_reserve(InferState& st, const ModelConfig& c, int R) {
   st.h2.resize(R * 4 * C);
 }
 
+// att[16 * NB] = scale * q . k for NB consecutive key blocks ([hs, 16] each, bs floats apart):
+// NB independent FMA chains, each score the sequential chain over the head's channels.
+template <int NB>
+static inline void score_blocks(float* att, const float* q, const float* k, int hs, int bs,
+                                float scale) {
+  v16 a[NB];
+  for (int j = 0; j < NB; j++) a[j] = v16{};
+  for (int i = 0; i < hs; i++)
+    for (int j = 0; j < NB; j++) a[j] += q[i] * v16_load(k + j * bs + i * 16);
+  for (int j = 0; j < NB; j++) v16_store(att + j * 16, a[j] * scale);
+}
+
 // att[t] = scale * q . k_t for the n positions of a head's keys KB = [n_pad / 16, hs, 16]:
-// 16 positions per vector, four blocks at a time (independent chains), each score the
-// sequential FMA chain over the head's channels. Writes att up to n rounded up to 16.
+// 16 positions per vector, four blocks at a time, the last one to three blocks together (a
+// lone chain would wait on each FMA's latency). Writes att up to n rounded up to 16.
 static void scores_blocked(float* att, const float* q, const float* KB, int n, int hs,
                            float scale) {
   const int nb = (n + 15) / 16, bs = hs * 16;
   int b = 0;
-  for (; b + 4 <= nb; b += 4) {
-    const float* k = KB + (size_t)b * bs;
-    v16 a0 = {}, a1 = {}, a2 = {}, a3 = {};
-    for (int i = 0; i < hs; i++) {
-      a0 += q[i] * v16_load(k + i * 16);
-      a1 += q[i] * v16_load(k + bs + i * 16);
-      a2 += q[i] * v16_load(k + 2 * bs + i * 16);
-      a3 += q[i] * v16_load(k + 3 * bs + i * 16);
-    }
-    v16_store(att + b * 16, a0 * scale);
-    v16_store(att + b * 16 + 16, a1 * scale);
-    v16_store(att + b * 16 + 32, a2 * scale);
-    v16_store(att + b * 16 + 48, a3 * scale);
-  }
-  for (; b < nb; b++) {
-    const float* k = KB + (size_t)b * bs;
-    v16 a = {};
-    for (int i = 0; i < hs; i++) a += q[i] * v16_load(k + i * 16);
-    v16_store(att + b * 16, a * scale);
+  for (; b + 4 <= nb; b += 4) score_blocks<4>(att + b * 16, q, KB + (size_t)b * bs, hs, bs, scale);
+  const float* k = KB + (size_t)b * bs;
+  switch (nb - b) {
+    case 3: score_blocks<3>(att + b * 16, q, k, hs, bs, scale); break;
+    case 2: score_blocks<2>(att + b * 16, q, k, hs, bs, scale); break;
+    case 1: score_blocks<1>(att + b * 16, q, k, hs, bs, scale); break;
+    default: break;
   }
 }
 

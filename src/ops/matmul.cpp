@@ -45,13 +45,18 @@ constexpr int NR = 32;  // columns of b per micro-tile (two vectors)
 // TA: a is stored transposed, element (i, k) at a[k * lda + i].
 // B: float, or uint16_t holding bfloat16 (widened exactly to float on load, so a bf16 product
 // equals the float product with the widened matrix, bit for bit).
-template <int MI, int NV, bool TA = false, typename B = float>
+// PF: prefetch b kPrefetchRows rows ahead (the first pass over a strip that is in L3 or DRAM).
+constexpr int kPrefetchRows = 32;
+template <int MI, int NV, bool TA = false, typename B = float, bool PF = false>
 inline void tile(float* out, int ldo, const float* a, int lda, const B* b, int ldb, int K,
                  bool acc) {
   v16 c[MI][NV];
   for (int i = 0; i < MI; i++)
     for (int v = 0; v < NV; v++) c[i][v] = v16{};
   for (int k = 0; k < K; k++) {
+    if constexpr (PF)
+      for (int v = 0; v < NV; v += 64 / (16 * (int)sizeof(B)))
+        __builtin_prefetch(b + (size_t)(k + kPrefetchRows) * ldb + 16 * v);
     v16 bv[NV];
     if constexpr (std::is_same_v<B, uint16_t> && NV % 2 == 0) {
       for (int v = 0; v < NV; v += 2) load32(b + (size_t)k * ldb + 16 * v, bv[v], bv[v + 1]);
@@ -257,10 +262,16 @@ static void nn_cols(float* out, int ldo, const float* a, const B* b, int ldb, in
     return;
   }
   if (M < kManyRows) {  // few row tiles: each K x NR strip of b from L1 for all of them
-    for (int j = j0; j < j1; j += NR)
-      for (int i0 = 0; i0 < M; i0 += MR)
+    for (int j = j0; j < j1; j += NR) {
+      int i0 = 0;
+      if (j1 - j >= NR && M >= MR) {  // the first row tile fetches the strip: prefetch ahead
+        tile<MR, 2, false, B, true>(out + j, ldo, a, K, b + j, ldb, K, accumulate);
+        i0 = MR;
+      }
+      for (; i0 < M; i0 += MR)
         micro<false, B>(out, ldo, a, K, b, ldb, K, i0, std::min(MR, M - i0), j,
                         std::min(NR, j1 - j), accumulate);
+    }
     return;
   }
   // many rows (prefill): a row tile of a stays in L1 across the columns, b's block in L2
