@@ -250,11 +250,11 @@ TEST(Model, WeightsPackedInPlaceEqualPackedCopies) {
   Transformer copy = transformer_create(m, 1);
   transformer_forward_tokens(copy, T, seq.data(), pos.data(), toks.data(), T, nullptr, ref.data());
   for (size_t i = 0; i < before.size(); i++) ASSERT_EQ(m.memory[i], before[i]) << "borrowed model changed";
-  EXPECT_EQ(copy.w->w32.storage.size(), (size_t)c.n_layer * 12 * c.n_embd * c.n_embd + (size_t)c.n_embd * V);
+  EXPECT_EQ(copy.w->w32.n_storage, (size_t)c.n_layer * 12 * c.n_embd * c.n_embd + (size_t)c.n_embd * V);
   Model handed = model_create(c);
   std::copy(before.begin(), before.end(), handed.memory.get());
   auto w = inference_weights_create(std::move(handed), Dtype::kF32);
-  EXPECT_EQ(w->w32.storage.size(), (size_t)c.n_embd * V) << "only the LM head is a copy";
+  EXPECT_EQ(w->w32.n_storage, (size_t)c.n_embd * V) << "only the LM head is a copy";
   EXPECT_EQ(w->w32.fcw, w->model->p.fcw) << "packed in the model's memory";
   Transformer own = transformer_create(w, 1);
   transformer_forward_tokens(own, T, seq.data(), pos.data(), toks.data(), T, nullptr, got.data());
@@ -273,7 +273,7 @@ TEST(Model, Bf16LogitsAreCloseToFloat32) {
   std::vector<int> seq(T, 0), pos = positions_from_zero(T);
   Transformer f32 = transformer_create(m, 1), b16 = transformer_create(m, 1, Dtype::kBF16);
   EXPECT_EQ(b16.w->w32.wteT, nullptr);
-  EXPECT_EQ(b16.w->w16.storage.size(),  // 12 C x C matrices per layer and the LM head
+  EXPECT_EQ(b16.w->w16.n_storage,  // 12 C x C matrices per layer and the LM head
             (size_t)c.n_layer * 12 * c.n_embd * c.n_embd + (size_t)c.n_embd * V);
   std::vector<float> ref((size_t)T * V), got((size_t)T * V), one(V);
   transformer_forward_tokens(f32, T, seq.data(), pos.data(), toks.data(), T, nullptr, ref.data());

@@ -14,6 +14,7 @@
 #include <functional>
 #include <iostream>
 
+#include "base/buffer.h"
 #include "base/error.h"
 #include "cli/cli_common.h"
 #include "cli/commands.h"
@@ -77,7 +78,7 @@ double peak_rss_mb() {
 // reach at best, i.e. the bound of single-stream decode.
 double read_bandwidth_gbs(size_t bytes, int repeats) {
   const size_t n = bytes / sizeof(float) / 64 * 64;
-  std::vector<float> buf(n);
+  Buffer<float> buf = buffer_zeroed<float>(n);  // huge-page advised, as the weights are
 #pragma omp parallel for schedule(static)
   for (size_t i = 0; i < n; i++) buf[i] = (float)(i % 7);  // pages touched by their threads
   volatile float sink = 0;

@@ -24,11 +24,11 @@ void act_sizes(const ModelConfig& c, int B, int T, size_t s[kNumActTensors], boo
   if (grads) s[6] = s[19] = s[20] = 0;
 }
 
-std::unique_ptr<float[]> act_alloc(ActTensors& a, const ModelConfig& c, int B, int T, bool grads) {
+Buffer<float> act_alloc(ActTensors& a, const ModelConfig& c, int B, int T, bool grads) {
   size_t s[kNumActTensors], total = 0;
   act_sizes(c, B, T, s, grads);
   for (size_t x : s) total += x;
-  std::unique_ptr<float[]> mem(new float[total]());
+  Buffer<float> mem = buffer_zeroed<float>(total);
   float** ptrs[kNumActTensors] = {&a.encoded, &a.ln1,      &a.ln1_mean, &a.ln1_rstd, &a.qkv,
                                   &a.atty,    &a.att,      &a.attproj,  &a.residual2, &a.ln2,
                                   &a.ln2_mean, &a.ln2_rstd, &a.fch,     &a.fch_gelu, &a.fcproj,
@@ -52,11 +52,11 @@ TrainGraph train_graph_create(const Model& m, int B, int T) {
   g.T = T;
   g.act_memory = act_alloc(g.a, m.cfg, B, T, false);
   g.dact_memory = act_alloc(g.da, m.cfg, B, T, true);
-  g.grad_memory.reset(new float[m.num_params]());
+  g.grad_memory = buffer_zeroed<float>(m.num_params);
   g.g = param_carve(g.grad_memory.get(), m.cfg);
   size_t VC = (size_t)m.cfg.vocab_size * m.cfg.n_embd;
-  g.wteT.reset(new float[VC]);
-  g.dwteT.reset(new float[VC]);
+  g.wteT = buffer_zeroed<float>(VC);
+  g.dwteT = buffer_zeroed<float>(VC);
   g.inputs.reset(new int[(size_t)B * T]);
   g.targets.reset(new int[(size_t)B * T]);
   return g;

@@ -32,13 +32,13 @@ struct ActTensors {
 
 struct TrainGraph {
   int B = 0, T = 0;
-  std::unique_ptr<float[]> act_memory;
+  Buffer<float> act_memory;
   ActTensors a{};
-  std::unique_ptr<float[]> dact_memory;  // activation gradients (no att/logits/losses entries)
+  Buffer<float> dact_memory;  // activation gradients (no att/logits/losses entries)
   ActTensors da{};
-  std::unique_ptr<float[]> grad_memory;  // [num_params] parameter gradients
+  Buffer<float> grad_memory;  // [num_params] parameter gradients
   ParamTensors g{};
-  std::unique_ptr<float[]> wteT, dwteT;   // [C, V] LM-head operand and its gradient
+  Buffer<float> wteT, dwteT;   // [C, V] LM-head operand and its gradient
   std::unique_ptr<int[]> inputs, targets;  // [B, T] copies of the last batch
   int n_counted = 0;                     // targets >= 0 in the last forward
   float mean_loss = 0;

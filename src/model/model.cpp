@@ -48,7 +48,7 @@ Model model_create(const ModelConfig& cfg) {
   Model m;
   m.cfg = cfg;
   for (size_t s : param_sizes(cfg)) m.num_params += s;
-  m.memory.reset(new float[m.num_params]());
+  m.memory = buffer_zeroed<float>(m.num_params);
   m.p = param_carve(m.memory.get(), cfg);
   return m;
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "base/buffer.h"
 #include "model/config.h"
 
 namespace softslm {
@@ -40,7 +41,7 @@ ParamTensors param_carve(float* memory, const ModelConfig& cfg);
 struct Model {
   ModelConfig cfg;
   size_t num_params = 0;
-  std::unique_ptr<float[]> memory;  // [num_params]
+  Buffer<float> memory;  // [num_params]
   ParamTensors p{};
 };
 

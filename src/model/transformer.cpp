@@ -23,8 +23,8 @@ KVCache kv_cache_create(const ModelConfig& cfg, int n_seq) {
   kv.n_layer = cfg.n_layer;
   kv.n_embd = cfg.n_embd;
   size_t n = (size_t)cfg.n_layer * n_seq * kv.n_pad * cfg.n_embd;
-  kv.k.reset(new float[n]());
-  kv.v.reset(new float[n]());
+  kv.k = buffer_zeroed<float>(n);
+  kv.v = buffer_zeroed<float>(n);
   return kv;
 }
 
@@ -55,11 +55,12 @@ static void pack_weights(PanelWeights<T>& w, Model& m, bool in_place,
   float* src[4] = {m.p.qkvw, m.p.attprojw, m.p.fcw, m.p.fcprojw};
   const int K[4] = {C, C, C, 4 * C}, N[4] = {3 * C, C, 4 * C, C};
   const size_t size[4] = {3 * layer, layer, 4 * layer, 4 * layer};
-  w.storage.resize((in_place ? 0 : 12 * layer) + (size_t)C * V);
+  w.n_storage = (in_place ? 0 : 12 * layer) + (size_t)C * V;
+  w.storage = buffer_zeroed<T>(w.n_storage);
   const T* at[4];
   size_t off = 0;
   for (int i = 0; i < 4; i++) {
-    T* dst = in_place ? (T*)src[i] : w.storage.data() + off;
+    T* dst = in_place ? (T*)src[i] : w.storage.get() + off;
     if (!in_place) off += size[i];
     pack_layers(dst, src[i], L, K[i], N[i], pack);
     at[i] = dst;
@@ -68,8 +69,8 @@ static void pack_weights(PanelWeights<T>& w, Model& m, bool in_place,
   std::vector<float> wteT((size_t)V * C);
   transpose(wteT.data(), m.p.wte, V, C);
   std::vector<T> head = pack(wteT.data(), C, V);
-  std::copy(head.begin(), head.end(), w.storage.data() + off);
-  w.wteT = w.storage.data() + off;
+  std::copy(head.begin(), head.end(), w.storage.get() + off);
+  w.wteT = w.storage.get() + off;
 }
 
 static std::shared_ptr<const InferenceWeights> create(const Model* borrowed, Model* owned,

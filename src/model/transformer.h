@@ -19,8 +19,8 @@ namespace softslm {
 //   values [n_pad, hs]: a head's values contiguous, position after position.
 struct KVCache {
   int n_seq = 0, n_ctx = 0, n_pad = 0, n_layer = 0, n_embd = 0;
-  std::unique_ptr<float[]> k;  // [L, S, NH, n_pad / 16, hs, 16]
-  std::unique_ptr<float[]> v;  // [L, S, NH, n_pad, hs]
+  Buffer<float> k;  // [L, S, NH, n_pad / 16, hs, 16]
+  Buffer<float> v;  // [L, S, NH, n_pad, hs]
 };
 
 KVCache kv_cache_create(const ModelConfig& cfg, int n_seq);
@@ -47,7 +47,8 @@ template <typename T>
 struct PanelWeights {
   const T *qkvw = nullptr, *attprojw = nullptr, *fcw = nullptr, *fcprojw = nullptr,
           *wteT = nullptr;
-  std::vector<T> storage;
+  Buffer<T> storage;
+  size_t n_storage = 0;  // elements in storage
 };
 
 // Everything a Transformer reads of a model: the model (embeddings, positions, biases,
