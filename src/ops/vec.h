@@ -76,9 +76,8 @@ inline float exp_shift(float* att, int n, float mx) {
   return sum;
 }
 
-// x[n] = softmax(x[n]) in place: the maximum in 16 lanes (exact in any order), exp_shift,
-// then one multiply by the inverse sum
-inline void softmax_inplace(float* x, int n) {
+// max_i x[i] (-inf for n = 0) in 16 lanes: the maximum is exact in any order
+inline float max_of(const float* x, int n) {
   v16 m16 = v16_set1(-INFINITY);
   int t0 = 0;
   for (; t0 + 16 <= n; t0 += 16) {
@@ -88,7 +87,12 @@ inline void softmax_inplace(float* x, int n) {
   float mx = -INFINITY;
   for (int j = 0; j < 16; j++) mx = m16[j] > mx ? m16[j] : mx;
   for (int t = t0; t < n; t++) mx = x[t] > mx ? x[t] : mx;
-  float inv = 1.0f / exp_shift(x, n, mx);
+  return mx;
+}
+
+// x[n] = softmax(x[n]) in place: the maximum, exp_shift, then one multiply by the inverse sum
+inline void softmax_inplace(float* x, int n) {
+  float inv = 1.0f / exp_shift(x, n, max_of(x, n));
   for (int t = 0; t < n; t++) x[t] *= inv;
 }
 

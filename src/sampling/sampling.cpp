@@ -13,15 +13,8 @@ float softmax_temperature(const float* logits, int V, float temperature, float* 
   const float inv_t = 1.0f / temperature;
   // the maximum (exact in any order), then one pass: e_v = exp(z_v), z_v = (l_v - max) / T,
   // S = sum e_v and D = sum e_v z_v in 16 lanes each; H = log S - D / S
-  v16 m16 = v16_set1(-INFINITY);
+  const float mx = max_of(logits, V);
   int v = 0;
-  for (; v + 16 <= V; v += 16) {
-    v16 l = v16_load(logits + v);
-    m16 = l > m16 ? l : m16;
-  }
-  float mx = -INFINITY;
-  for (int j = 0; j < 16; j++) mx = std::max(mx, m16[j]);
-  for (; v < V; v++) mx = std::max(mx, logits[v]);
   v16 s16 = {}, d16 = {};
   for (v = 0; v + 16 <= V; v += 16) {
     v16 z = (v16_load(logits + v) - mx) * inv_t, e = exp_fast(z);
