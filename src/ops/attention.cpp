@@ -62,6 +62,29 @@ void for_row_blocks(int T, F f) {
   for (int i0 = 0; i0 < T; i0 += kRows) f(RowBlock{i0, std::min(kRows, T - i0)});
 }
 
+// A pair's dense blocks in per-thread scratch: three [T, hs] row blocks, one [hs, Tp]
+// transposed block, one [T, Tp] block of scores.
+struct PairBlocks {
+  float* rows[3];
+  float* cols;
+  float* scores;
+};
+
+PairBlocks pair_blocks(int T, int hs, int Tp) {
+  const size_t r = (size_t)T * hs;
+  float* p = scratch(3 * r + (size_t)hs * Tp + (size_t)T * Tp);
+  return PairBlocks{{p, p + r, p + 2 * r}, p + 3 * r, p + 3 * r + (size_t)hs * Tp};
+}
+
+// S[T, Tp] = X[T, hs] . Yt[hs, Tp] on the causal triangle: row block i0 gets the columns
+// [0, i0 + mi) rounded up to whole score tiles (the rest of the row is left as it was).
+void causal_product(float* S, const float* X, const float* Yt, int T, int hs, int Tp) {
+  for_row_blocks(T, [&](RowBlock r) {
+    matmul_block(S + (size_t)r.i0 * Tp, Tp, X + (size_t)r.i0 * hs, hs, false, Yt, Tp, r.mi, hs,
+                 round_up(r.end(), kCols), false);
+  });
+}
+
 }  // namespace
 
 void attention_forward(float* out, float* att, const float* qkv, int B, int T, int C, int NH) {
@@ -70,19 +93,14 @@ void attention_forward(float* out, float* att, const float* qkv, int B, int T, i
 #pragma omp parallel for collapse(2) schedule(static)
   for (int b = 0; b < B; b++)
     for (int h = 0; h < NH; h++) {
-      float* Q = scratch((size_t)2 * T * hs + (size_t)hs * Tp + (size_t)T * Tp);  // [T, hs]
-      float* V = Q + (size_t)T * hs;                                              // [T, hs]
-      float* Kt = V + (size_t)T * hs;                                             // [hs, Tp]
-      float* S = Kt + (size_t)hs * Tp;                                            // [T, Tp]
+      const PairBlocks blk = pair_blocks(T, hs, Tp);
+      float *Q = blk.rows[0], *V = blk.rows[1], *Kt = blk.cols, *S = blk.scores;
       const float* base = qkv + (size_t)b * T * C3 + h * hs;
       gather(Q, base, T, hs, C3);
       gather_transposed(Kt, base + C, T, hs, C3, Tp);
       gather(V, base + 2 * C, T, hs, C3);
       float* P = att + ((size_t)b * NH + h) * T * T;  // [T, T]
-      for_row_blocks(T, [&](RowBlock r) {
-        matmul_block(S + (size_t)r.i0 * Tp, Tp, Q + (size_t)r.i0 * hs, hs, false, Kt, Tp, r.mi,
-                     hs, round_up(r.end(), kCols), false);
-      });
+      causal_product(S, Q, Kt, T, hs, Tp);
       for (int t = 0; t < T; t++) {
         float* p = P + (size_t)t * T;
         const float* s = S + (size_t)t * Tp;
@@ -105,21 +123,16 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
 #pragma omp parallel for collapse(2) schedule(static)
   for (int b = 0; b < B; b++)
     for (int h = 0; h < NH; h++) {
-      float* Q = scratch((size_t)3 * T * hs + (size_t)hs * Tp + (size_t)T * Tp);  // [T, hs]
-      float* K = Q + (size_t)T * hs;                                              // [T, hs]
-      float* dO = K + (size_t)T * hs;                                             // [T, hs]
-      float* Vt = dO + (size_t)T * hs;                                            // [hs, Tp]
-      float* D = Vt + (size_t)hs * Tp;  // [T, Tp]: dP, then dS in place
+      const PairBlocks blk = pair_blocks(T, hs, Tp);
+      float *Q = blk.rows[0], *K = blk.rows[1], *dO = blk.rows[2], *Vt = blk.cols;
+      float* D = blk.scores;  // dP, then dS in place
       const float* base = qkv + (size_t)b * T * C3 + h * hs;
       gather(Q, base, T, hs, C3);
       gather(K, base + C, T, hs, C3);
       gather(dO, dout + (size_t)b * T * C + h * hs, T, hs, C);
       gather_transposed(Vt, base + 2 * C, T, hs, C3, Tp);
       const float* P = att + ((size_t)b * NH + h) * T * T;
-      for_row_blocks(T, [&](RowBlock r) {
-        matmul_block(D + (size_t)r.i0 * Tp, Tp, dO + (size_t)r.i0 * hs, hs, false, Vt, Tp, r.mi,
-                     hs, round_up(r.end(), kCols), false);
-      });
+      causal_product(D, dO, Vt, T, hs, Tp);
       for (int t = 0; t < T; t++) {
         const float* p = P + (size_t)t * T;
         float* d = D + (size_t)t * Tp;

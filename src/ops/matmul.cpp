@@ -335,17 +335,21 @@ void matmul_panels_cols(float* out, const float* a, const uint16_t* panels, int 
   panels_cols(out, a, panels, M, K, N, j0, j1, accumulate);
 }
 
+template <bool TA>
+static void block(float* out, int ldo, const float* a, int lda, const float* b, int ldb, int M,
+                  int K, int N, bool accumulate) {
+  for (int i0 = 0; i0 < M; i0 += MR)
+    for (int j = 0; j < N; j += NR)
+      micro<TA>(out, ldo, a, lda, b, ldb, K, i0, std::min(MR, M - i0), j, std::min(NR, N - j),
+                accumulate);
+}
+
 void matmul_block(float* out, int ldo, const float* a, int lda, bool ta, const float* b, int ldb,
                   int M, int K, int N, bool accumulate) {
-  for (int i0 = 0; i0 < M; i0 += MR)
-    for (int j = 0; j < N; j += NR) {
-      if (ta)
-        micro<true>(out, ldo, a, lda, b, ldb, K, i0, std::min(MR, M - i0), j,
-                    std::min(NR, N - j), accumulate);
-      else
-        micro<false>(out, ldo, a, lda, b, ldb, K, i0, std::min(MR, M - i0), j,
-                     std::min(NR, N - j), accumulate);
-    }
+  if (ta)
+    block<true>(out, ldo, a, lda, b, ldb, M, K, N, accumulate);
+  else
+    block<false>(out, ldo, a, lda, b, ldb, M, K, N, accumulate);
 }
 
 void matmul_tn(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate) {
