@@ -15,25 +15,34 @@ namespace softslm {
 
 namespace {
 
-inline v16 load16(const float* p) { return *(const v16*)p; }
-inline v16 load16(const uint16_t* p) {
-  typedef uint16_t u16x16 __attribute__((vector_size(32), aligned(2)));
-  typedef uint32_t u32x16 __attribute__((vector_size(64)));
-  u32x16 w = __builtin_convertvector(*(const u16x16*)p, u32x16) << 16;
-  v16 f;
-  std::memcpy(&f, &w, sizeof f);
-  return f;
-}
+inline v16 load16(const float* p) { return v16_load(p); }
 // bf16 panels hold each full group of 32 columns as 16 32-bit pairs: lane i has column i in
 // its low half and column 16 + i in its high half, so one 64-byte load widens to the two
 // vectors of the group with one shift and one mask (pack_panels_bf16 lays them out so).
+#if defined(__AVX512F__)
+inline v16 load16(const uint16_t* p) {
+  typedef uint16_t u16x16 __attribute__((vector_size(32), aligned(2)));
+  typedef uint32_t u32x16 __attribute__((vector_size(64)));
+  return (v16)(__builtin_convertvector(*(const u16x16*)p, u32x16) << 16);
+}
 inline void load32(const uint16_t* p, v16& first, v16& second) {
   typedef uint32_t u32x16 __attribute__((vector_size(64), aligned(4)));
   const u32x16 w = *(const u32x16*)p;
-  const u32x16 a = w << 16, b = w & 0xFFFF0000u;
-  std::memcpy(&first, &a, sizeof first);
-  std::memcpy(&second, &b, sizeof second);
+  first = (v16)(w << 16), second = (v16)(w & 0xFFFF0000u);
 }
+#else
+typedef uint32_t u32x8 __attribute__((vector_size(32), aligned(4)));
+inline v8 widen8(const uint16_t* p) {
+  typedef uint16_t u16x8 __attribute__((vector_size(16), aligned(2)));
+  return (v8)(__builtin_convertvector(*(const u16x8*)p, u32x8) << 16);
+}
+inline v16 load16(const uint16_t* p) { return {widen8(p), widen8(p + 8)}; }
+inline void load32(const uint16_t* p, v16& first, v16& second) {
+  const u32x8 lo = *(const u32x8*)p, hi = *(const u32x8*)(p + 16);
+  first = {(v8)(lo << 16), (v8)(hi << 16)};
+  second = {(v8)(lo & 0xFFFF0000u), (v8)(hi & 0xFFFF0000u)};
+}
+#endif
 inline float load1(const float* p) { return *p; }
 inline float load1(const uint16_t* p) { return bf16_to_f32(*p); }
 
@@ -72,12 +81,12 @@ inline void tile(float* out, int ldo, const float* a, int lda, const B* b, int l
   if (acc) {
     for (int i = 0; i < MI; i++)
       for (int v = 0; v < NV; v++) {
-        v16* o = (v16*)(out + (size_t)i * ldo + 16 * v);
-        *o = *o + c[i][v];
+        float* o = out + (size_t)i * ldo + 16 * v;
+        v16_store(o, v16_load(o) + c[i][v]);
       }
   } else {
     for (int i = 0; i < MI; i++)
-      for (int v = 0; v < NV; v++) *(v16*)(out + (size_t)i * ldo + 16 * v) = c[i][v];
+      for (int v = 0; v < NV; v++) v16_store(out + (size_t)i * ldo + 16 * v, c[i][v]);
   }
 }
 
@@ -96,19 +105,27 @@ inline void tile_scalar(float* out, int ldo, const float* a, int lda, const B* b
     }
 }
 
+// Rows one tile keeps in registers: 8 x 32 columns is 16 of AVX-512's 32 registers; AVX2 has
+// 16 registers of half the width, so 3 x 32 columns (12 registers) at most. A row's FMA
+// chains are the same whichever tile it falls in, so the bits do not depend on the ISA.
+constexpr int kTileRows = kWideVectors ? MR : 3;
+
+// mi <= MI rows: the tile of exactly mi rows.
+template <int MI, int NV, bool TA, typename B>
+inline void tile_upto(int mi, float* out, int ldo, const float* a, int lda, const B* b, int ldb,
+                      int K, bool acc) {
+  if constexpr (MI > 1)
+    if (mi < MI) return tile_upto<MI - 1, NV, TA>(mi, out, ldo, a, lda, b, ldb, K, acc);
+  tile<MI, NV, TA>(out, ldo, a, lda, b, ldb, K, acc);
+}
+
+// mi <= MR rows in tiles of at most kTileRows.
 template <int NV, bool TA, typename B>
 inline void tile_rows(int mi, float* out, int ldo, const float* a, int lda, const B* b, int ldb,
                       int K, bool acc) {
-  switch (mi) {
-    case 8: tile<8, NV, TA>(out, ldo, a, lda, b, ldb, K, acc); break;
-    case 7: tile<7, NV, TA>(out, ldo, a, lda, b, ldb, K, acc); break;
-    case 6: tile<6, NV, TA>(out, ldo, a, lda, b, ldb, K, acc); break;
-    case 5: tile<5, NV, TA>(out, ldo, a, lda, b, ldb, K, acc); break;
-    case 4: tile<4, NV, TA>(out, ldo, a, lda, b, ldb, K, acc); break;
-    case 3: tile<3, NV, TA>(out, ldo, a, lda, b, ldb, K, acc); break;
-    case 2: tile<2, NV, TA>(out, ldo, a, lda, b, ldb, K, acc); break;
-    default: tile<1, NV, TA>(out, ldo, a, lda, b, ldb, K, acc); break;
-  }
+  for (int i = 0; i < mi; i += kTileRows)
+    tile_upto<kTileRows, NV, TA>(std::min(kTileRows, mi - i), out + (size_t)i * ldo, ldo,
+                                 TA ? a + i : a + (size_t)i * lda, lda, b, ldb, K, acc);
 }
 
 // One micro-tile: rows [i0, i0+mi), columns [j0, j0+nj) with nj <= NR. a is [M, K] with row
@@ -143,7 +160,12 @@ inline void micro_wide(float* out, int ldo, const float* a, int lda, const B* b,
                        int mi, int j0, int nj, bool acc) {
   float* o = out + j0;
   const B* bp = b + j0;
-  if (nj == NW) {
+  if (nj == NW && !kWideVectors && mi == 1) {  // AVX2: 8 of 16 registers per half
+    tile<1, 4>(o, ldo, a, lda, bp, ldb, K, acc);
+    tile<1, 4>(o + 64, ldo, a, lda, bp + 64, ldb, K, acc);
+    return;
+  }
+  if (nj == NW && kWideVectors) {
     switch (mi) {
       case 1: tile<1, 8>(o, ldo, a, lda, bp, ldb, K, acc); break;
       case 2: tile<2, 8>(o, ldo, a, lda, bp, ldb, K, acc); break;
@@ -264,9 +286,9 @@ static void nn_cols(float* out, int ldo, const float* a, const B* b, int ldb, in
   if (M < kManyRows) {  // few row tiles: each K x NR strip of b from L1 for all of them
     for (int j = j0; j < j1; j += NR) {
       int i0 = 0;
-      if (j1 - j >= NR && M >= MR) {  // the first row tile fetches the strip: prefetch ahead
-        tile<MR, 2, false, B, true>(out + j, ldo, a, K, b + j, ldb, K, accumulate);
-        i0 = MR;
+      if (j1 - j >= NR && M >= kTileRows) {  // the first row tile fetches the strip: prefetch
+        tile<kTileRows, 2, false, B, true>(out + j, ldo, a, K, b + j, ldb, K, accumulate);
+        i0 = kTileRows;
       }
       for (; i0 < M; i0 += MR)
         micro<false, B>(out, ldo, a, K, b, ldb, K, i0, std::min(MR, M - i0), j,

@@ -181,20 +181,27 @@ void attention_softmax_values(float* out, float* att, const float* V, int n, int
   softmax_inplace(att, n);
   if (hs % 16 == 0 && hs <= 64) {
     // the head's output stays in registers across t, in four partial sums (t mod 4: four
-    // independent FMA chains), added at the end
-    v16 acc[4][4] = {};
+    // independent FMA chains), added at the end; with AVX2's 16 registers a group of 16
+    // channels at a time (the same chains)
+    constexpr int kGroup = kWideVectors ? 4 : 1;
     const int nv = hs / 16;
-    int t = 0;
-    for (; t + 4 <= n; t += 4)
-      for (int u = 0; u < 4; u++) {
-        const float* v = V + (size_t)(t + u) * stride;
-        for (int j = 0; j < nv; j++) acc[u][j] += att[t + u] * v16_load(v + 16 * j);
+    for (int j0 = 0; j0 < nv; j0 += kGroup) {
+      const int g = std::min(kGroup, nv - j0);
+      const float* V0 = V + 16 * j0;
+      v16 acc[4][kGroup] = {};
+      int t = 0;
+      for (; t + 4 <= n; t += 4)
+        for (int u = 0; u < 4; u++) {
+          const float* v = V0 + (size_t)(t + u) * stride;
+          for (int j = 0; j < g; j++) acc[u][j] += att[t + u] * v16_load(v + 16 * j);
+        }
+      for (; t < n; t++) {
+        const float* v = V0 + (size_t)t * stride;
+        for (int j = 0; j < g; j++) acc[0][j] += att[t] * v16_load(v + 16 * j);
       }
-    for (; t < n; t++) {
-      const float* v = V + (size_t)t * stride;
-      for (int j = 0; j < nv; j++) acc[0][j] += att[t] * v16_load(v + 16 * j);
+      for (int j = 0; j < g; j++)
+        v16_store(out + 16 * (j0 + j), (acc[0][j] + acc[1][j]) + (acc[2][j] + acc[3][j]));
     }
-    for (int j = 0; j < nv; j++) v16_store(out + 16 * j, (acc[0][j] + acc[1][j]) + (acc[2][j] + acc[3][j]));
     return;
   }
   for (int i = 0; i < hs; i++) out[i] = 0.0f;
