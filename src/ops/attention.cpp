@@ -3,15 +3,16 @@
 // A pair's q, k, v are 64-byte rows 3C floats apart in qkv: read row by row (the reference,
 // attention_*_ref in ops.cpp) they map to a few cache sets and thrash L1 and L2. Here each
 // pair is first gathered into dense per-thread blocks, then every step is a product on the
-// matmul kernels (matmul_block), restricted to the causal triangle by row blocks of 8:
+// matmul kernels (matmul_block), restricted to the causal triangle by row blocks of R (the
+// products' row tile kMatmulRows: 8 with AVX-512, 6 with AVX2):
 //
-//   forward   S = Q K^T           rows [i0, i0+8) need key columns [0, i0+8)
+//   forward   S = Q K^T           rows [i0, i0+R) need key columns [0, i0+R)
 //             P = softmax(S * scale) per row (saved in att)
-//             O = P V             rows [i0, i0+8) sum over positions [0, i0+8)
+//             O = P V             rows [i0, i0+R) sum over positions [0, i0+R)
 //   backward  dP = dO V^T         (triangle as S)
 //             dS = P * (dP - rowsum(P * dP)) * scale
 //             dQ = dS K           (triangle as O)
-//             dK = dS^T Q, dV = P^T dO   key rows [i0, i0+8) sum over queries [i0, T)
+//             dK = dS^T Q, dV = P^T dO   key rows [i0, i0+R) sum over queries [i0, T)
 #include "ops/matmul.h"
 #include "ops/ops.h"
 #include "ops/vec.h"
@@ -25,7 +26,7 @@ namespace softslm {
 
 namespace {
 
-constexpr int kRows = 8;   // row block of the triangle sweeps (the GEMM's row tile)
+constexpr int kRows = kMatmulRows;  // row block of the triangle sweeps (the GEMM's row tile)
 constexpr int kCols = 32;  // score columns are computed in whole tiles of 32
 
 int round_up(int x, int m) { return (x + m - 1) / m * m; }

@@ -46,7 +46,7 @@ inline void load32(const uint16_t* p, v16& first, v16& second) {
 inline float load1(const float* p) { return *p; }
 inline float load1(const uint16_t* p) { return bf16_to_f32(*p); }
 
-constexpr int MR = 8;   // rows of a per micro-tile
+constexpr int MR = kMatmulRows;  // rows of a per micro-tile (see tile_block)
 constexpr int NR = 32;  // columns of b per micro-tile (two vectors)
 
 // out[MI, 16*NV] (+)= a[MI, K] . b[K, 16*NV]: MI*NV vector accumulators, one broadcast of a
@@ -105,27 +105,33 @@ inline void tile_scalar(float* out, int ldo, const float* a, int lda, const B* b
     }
 }
 
-// Rows one tile keeps in registers: 8 x 32 columns is 16 of AVX-512's 32 registers; AVX2 has
-// 16 registers of half the width, so 3 x 32 columns (12 registers) at most. A row's FMA
-// chains are the same whichever tile it falls in, so the bits do not depend on the ISA.
-constexpr int kTileRows = kWideVectors ? MR : 3;
-
 // mi <= MI rows: the tile of exactly mi rows.
-template <int MI, int NV, bool TA, typename B>
+template <int MI, int NV, bool TA, typename B, bool PF = false>
 inline void tile_upto(int mi, float* out, int ldo, const float* a, int lda, const B* b, int ldb,
                       int K, bool acc) {
   if constexpr (MI > 1)
-    if (mi < MI) return tile_upto<MI - 1, NV, TA>(mi, out, ldo, a, lda, b, ldb, K, acc);
-  tile<MI, NV, TA>(out, ldo, a, lda, b, ldb, K, acc);
+    if (mi < MI) return tile_upto<MI - 1, NV, TA, B, PF>(mi, out, ldo, a, lda, b, ldb, K, acc);
+  tile<MI, NV, TA, B, PF>(out, ldo, a, lda, b, ldb, K, acc);
 }
 
-// mi <= MR rows in tiles of at most kTileRows.
-template <int NV, bool TA, typename B>
-inline void tile_rows(int mi, float* out, int ldo, const float* a, int lda, const B* b, int ldb,
-                      int K, bool acc) {
-  for (int i = 0; i < mi; i += kTileRows)
-    tile_upto<kTileRows, NV, TA>(std::min(kTileRows, mi - i), out + (size_t)i * ldo, ldo,
+// A block of mi <= MR rows and NR columns in the tiles that fit the registers. AVX-512: one
+// 8 x 32 tile (16 of its 32 registers). AVX2 (16 registers of 8 floats): two 6 x 16 tiles
+// (12 accumulators, 2 of b, 1 broadcast), or for bf16, whose paired columns need both halves
+// of a group at once, 3 x 32 tiles. A row's FMA chains are the same in any tile, so the bits
+// do not depend on the ISA.
+template <bool TA, typename B, bool PF = false>
+inline void tile_block(int mi, float* out, int ldo, const float* a, int lda, const B* b, int ldb,
+                       int K, bool acc) {
+  if constexpr (kWideVectors) {
+    tile_upto<MR, 2, TA, B, PF>(mi, out, ldo, a, lda, b, ldb, K, acc);
+  } else if constexpr (std::is_same_v<B, uint16_t>) {
+    for (int i = 0; i < mi; i += 3)
+      tile_upto<3, 2, TA, B, PF>(std::min(3, mi - i), out + (size_t)i * ldo, ldo,
                                  TA ? a + i : a + (size_t)i * lda, lda, b, ldb, K, acc);
+  } else {
+    tile_upto<MR, 1, TA, B, PF>(mi, out, ldo, a, lda, b, ldb, K, acc);
+    tile_upto<MR, 1, TA, B, PF>(mi, out + 16, ldo, a, lda, b + 16, ldb, K, acc);
+  }
 }
 
 // One micro-tile: rows [i0, i0+mi), columns [j0, j0+nj) with nj <= NR. a is [M, K] with row
@@ -139,10 +145,10 @@ inline void micro(float* out, int ldo, const float* a, int lda, const B* b, int 
   const B* bp = b + j0;
   int done = 0;
   if (nj == NR) {
-    tile_rows<2, TA>(mi, o, ldo, ap, lda, bp, ldb, K, acc);
+    tile_block<TA>(mi, o, ldo, ap, lda, bp, ldb, K, acc);
     done = NR;
-  } else if (nj >= 16) {
-    tile_rows<1, TA>(mi, o, ldo, ap, lda, bp, ldb, K, acc);
+  } else if (nj >= 16) {  // a last partial group: bf16 columns in order
+    tile_upto<MR, 1, TA>(mi, o, ldo, ap, lda, bp, ldb, K, acc);
     done = 16;
   }
   if (done < nj) tile_scalar<TA>(o + done, ldo, ap, lda, bp + done, ldb, K, mi, nj - done, acc);
@@ -286,9 +292,9 @@ static void nn_cols(float* out, int ldo, const float* a, const B* b, int ldb, in
   if (M < kManyRows) {  // few row tiles: each K x NR strip of b from L1 for all of them
     for (int j = j0; j < j1; j += NR) {
       int i0 = 0;
-      if (j1 - j >= NR && M >= kTileRows) {  // the first row tile fetches the strip: prefetch
-        tile<kTileRows, 2, false, B, true>(out + j, ldo, a, K, b + j, ldb, K, accumulate);
-        i0 = kTileRows;
+      if (j1 - j >= NR && M >= MR) {  // the first row tile fetches the strip: prefetch ahead
+        tile_block<false, B, true>(MR, out + j, ldo, a, K, b + j, ldb, K, accumulate);
+        i0 = MR;
       }
       for (; i0 < M; i0 += MR)
         micro<false, B>(out, ldo, a, K, b, ldb, K, i0, std::min(MR, M - i0), j,

@@ -7,6 +7,14 @@
 
 namespace softslm {
 
+// Rows of the products' register tile (see tile_block in matmul.cpp): 8 with AVX-512, 6 with
+// AVX2. Callers that sweep row blocks (the training attention) use the same.
+#if defined(__AVX512F__)
+constexpr int kMatmulRows = 8;
+#else
+constexpr int kMatmulRows = 6;
+#endif
+
 // out[M, N] (+)= a[M, K] . b[K, N], all row-major. Every output element is the sequential
 // fused multiply-add chain over k = 0..K-1 (for K > 1024: over blocks of 512 k, each block's
 // chain added to out in order) whatever the shapes and threads, so a row's result does not
