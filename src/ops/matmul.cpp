@@ -248,26 +248,29 @@ void gemm(float* out, const float* a, int lda, const float* b, int M, int K, int
     return;
   }
   // Many rows: column chunks of b (K x NC floats, near 256 KB: in L2) copied into strips of
-  // NR columns ([K, NR] each, contiguous), which every row tile then reads as one stream.
+  // SW columns ([K, SW] each, contiguous), which every row tile then reads as one stream.
+  // SW is a tile's width: 32 with AVX-512; 16 with AVX2, whose tiles are 16 wide (tile_block),
+  // so a tile reads whole cache lines rather than half of each.
+  constexpr int SW = kWideVectors ? NR : 16;
   const int NC = std::max(NR, (int)((256 * 1024 / 4) / std::max(K, 1)) / NR * NR);
   std::vector<float>& strips = scratch(1, (size_t)K * std::min(NC, N + NR));
   for (int c0 = 0; c0 < N; c0 += NC) {
     const int nc = std::min(NC, N - c0);
-    const int NT = (nc + NR - 1) / NR;
+    const int NT = (nc + SW - 1) / SW;
 #pragma omp parallel if (par)
     {
 #pragma omp for schedule(static)
       for (int jt = 0; jt < NT; jt++) {
-        const int j0 = c0 + jt * NR, w = std::min(NR, c0 + nc - j0);
-        float* dst = strips.data() + (size_t)jt * NR * K;
+        const int j0 = c0 + jt * SW, w = std::min(SW, c0 + nc - j0);
+        float* dst = strips.data() + (size_t)jt * SW * K;
         for (int k = 0; k < K; k++)
           std::memcpy(dst + (size_t)k * w, b + (size_t)k * N + j0, sizeof(float) * w);
       }
 #pragma omp for collapse(2) schedule(static)
       for (int it = 0; it < MT; it++)
         for (int jt = 0; jt < NT; jt++) {
-          const int i0 = it * MR, j0 = c0 + jt * NR, w = std::min(NR, c0 + nc - j0);
-          micro<TA>(out + j0, N, a, lda, strips.data() + (size_t)jt * NR * K, w, K, i0,
+          const int i0 = it * MR, j0 = c0 + jt * SW, w = std::min(SW, c0 + nc - j0);
+          micro<TA>(out + j0, N, a, lda, strips.data() + (size_t)jt * SW * K, w, K, i0,
                     std::min(MR, M - i0), 0, w, accumulate);
         }
     }
@@ -303,6 +306,27 @@ static void nn_cols(float* out, int ldo, const float* a, const B* b, int ldb, in
     return;
   }
   // many rows (prefill): a row tile of a stays in L1 across the columns, b's block in L2
+  if constexpr (!kWideVectors && std::is_same_v<B, float>) {
+    // AVX2: the block first copied into contiguous strips of 16 columns (a tile's width), as
+    // in gemm: a tile then reads whole lines, not the half of each a panel row's stride maps
+    // to a few cache sets
+    constexpr int SW = 16;
+    const int n = j1 - j0, NT = (n + SW - 1) / SW;
+    std::vector<float>& strips = scratch(1, (size_t)K * NT * SW);
+    for (int jt = 0; jt < NT; jt++) {
+      const int w = std::min(SW, n - jt * SW);
+      float* dst = strips.data() + (size_t)jt * SW * K;
+      for (int k = 0; k < K; k++)
+        std::memcpy(dst + (size_t)k * w, b + (size_t)k * ldb + j0 + jt * SW, sizeof(float) * w);
+    }
+    for (int i0 = 0; i0 < M; i0 += MR)
+      for (int jt = 0; jt < NT; jt++) {
+        const int w = std::min(SW, n - jt * SW);
+        micro<false, B>(out + j0 + jt * SW, ldo, a, K, strips.data() + (size_t)jt * SW * K, w, K,
+                        i0, std::min(MR, M - i0), 0, w, accumulate);
+      }
+    return;
+  }
   for (int i0 = 0; i0 < M; i0 += MR)
     for (int j = j0; j < j1; j += NR)
       micro<false, B>(out, ldo, a, K, b, ldb, K, i0, std::min(MR, M - i0), j,
