@@ -111,11 +111,17 @@ TEST(Cli, BenchReportsEveryFigure) {
        {"decode_tokens_per_s", "decode_sampled_tokens_per_s", "decode_soft_tokens_per_s",
         "soft_over_sampled", "decode_bf16_tokens_per_s", "bf16_over_f32", "read_bandwidth_gbs",
         "batched_decode_8_tokens_per_s", "batched_decode_32_tokens_per_s",
-        "prefill_tokens_per_s", "train_tokens_per_s", "train_gflops", "peak_rss_decode_mb"}) {
+        "prefill_tokens_per_s", "train_tokens_per_s", "train_gflops", "peak_rss_decode_mb",
+        "fma_peak_gflops"}) {
     ASSERT_TRUE(j.contains(k)) << k;
     const double v = j[k].get<double>();
     EXPECT_TRUE(std::isfinite(v) && v > 0) << k << " = " << v;
   }
+  // the kernels' vector width is reported, and no measured rate passes the FMA peak
+  // measured on the same threads (a margin for the VM's drift between the measurements)
+  EXPECT_TRUE(j["vector_isa"] == "avx512" || j["vector_isa"] == "avx2") << j["vector_isa"];
+  EXPECT_LT(j["train_gflops"].get<double>(), 1.3 * j["fma_peak_gflops"].get<double>());
+  EXPECT_LT(j["prefill_gflops"].get<double>(), 1.3 * j["fma_peak_gflops"].get<double>());
   // the ratios are medians of within-round ratios: near the ratio of the medians, not equal
   // to it by construction, but the same order of magnitude on any machine
   const double soft = j["soft_over_sampled"].get<double>();

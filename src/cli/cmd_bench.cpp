@@ -96,6 +96,37 @@ double read_bandwidth_gbs(size_t bytes, int repeats) {
   return n * sizeof(float) / t / 1e9;
 }
 
+// The machine's float32 FMA peak (all threads, GFLOP/s, median of repeats): 12 independent
+// FMA chains per thread in registers of the kernels' width (enough to cover the FMA latency
+// on two ports), nothing from memory. No product can beat it; the products' GFLOP/s are read
+// against it.
+double fma_peak_gflops(int repeats) {
+  constexpr int W = kWideVectors ? 16 : 8;  // floats per register
+  typedef float vn __attribute__((vector_size(4 * W)));
+  constexpr int NC = 12;
+  constexpr long kIters = 1 << 22;
+  volatile float sink = 0, one = 1.0f;  // values from and to memory: nothing is folded
+  const double t = median_seconds(repeats, [&] {
+    float total = 0;
+#pragma omp parallel reduction(+ : total)
+    {
+      vn acc[NC];
+      const float x = one;
+      for (int i = 0; i < NC; i++) acc[i] = vn{} + (x + 0.01f * i);
+      const vn m = vn{} + 0.9999999f * x, c = vn{} + 1e-7f * x;
+      for (long it = 0; it < kIters; it++) {
+#pragma GCC unroll 12
+        for (int i = 0; i < NC; i++) acc[i] = acc[i] * m + c;  // one FMA each
+      }
+      for (int i = 0; i < NC; i++)
+        for (int j = 0; j < W; j++) total += acc[i][j];  // every lane used: none is dropped
+    }
+    sink = total;
+  });
+  (void)sink;
+  return omp_get_max_threads() * (double)kIters * NC * W * 2 / t / 1e9;
+}
+
 void run_bench(const BenchArgs& a) {
   set_threads(a.threads);
   check(a.repeats >= 1, "--repeats must be >= 1");
@@ -158,6 +189,7 @@ void run_bench(const BenchArgs& a) {
   // (the embeddings of the prompt tokens and positions are a few rows).
   const double stream_bytes = 4.0 * (m.num_params - (size_t)c.n_ctx * c.n_embd);
   const double bw = read_bandwidth_gbs((size_t)stream_bytes, a.repeats);
+  const double peak = fma_peak_gflops(a.repeats);
 
   // batched greedy decode: 8 and 32 independent sequences, each from its own 1-token prompt
   double batched_tps[2];
@@ -206,6 +238,8 @@ void run_bench(const BenchArgs& a) {
       {"config", {{"vocab_size", V}, {"n_ctx", T}, {"n_embd", c.n_embd}, {"n_layer", c.n_layer},
                   {"n_head", c.n_head}}},
       {"threads", omp_get_max_threads()},
+      {"vector_isa", kWideVectors ? "avx512" : "avx2"},
+      {"fma_peak_gflops", peak},
       {"decode_tokens", n_dec},
       {"decode_tokens_per_s", n_dec / t_decode},
       {"decode_sampled_tokens_per_s", n_dec / t_sampled},
@@ -238,6 +272,8 @@ void run_bench(const BenchArgs& a) {
   std::printf("softslm bench  %s  (%zu params, %d threads, median of %d after warm-up)\n",
               j["model"].get<std::string>().c_str(), m.num_params, omp_get_max_threads(),
               a.repeats);
+  std::printf("  kernels built for %s; FMA peak measured %.0f GFLOP/s on these threads\n",
+              kWideVectors ? "AVX-512 (16-float registers)" : "AVX2 (8-float registers)", peak);
   std::printf("  decode, single stream (%d tokens)\n", n_dec);
   std::printf("    greedy                           %10.0f tokens/s\n", n_dec / t_decode);
   std::printf("      weights streamed at %.1f GB/s; reading a buffer of their size runs at %.1f "
@@ -250,11 +286,14 @@ void run_bench(const BenchArgs& a) {
               n_dec / t_soft, soft_ratio);
   std::printf("  decode, batched greedy, 8 seqs     %10.0f tokens/s in total\n", batched_tps[0]);
   std::printf("  decode, batched greedy, 32 seqs    %10.0f tokens/s in total\n", batched_tps[1]);
-  std::printf("  prefill (%d tokens)               %10.0f tokens/s  %6.1f GFLOP/s\n", T,
-              T / t_prefill, T / t_prefill * 2.0 * m.num_params / 1e9);
-  if (!a.no_train)
-    std::printf("  training (fwd+bwd, batch %d x %d)  %10.0f tokens/s  %6.1f GFLOP/s\n", a.batch,
-                T, train_tps, train_tps * flops_per_tok / 1e9);
+  const double prefill_gflops = T / t_prefill * 2.0 * m.num_params / 1e9;
+  std::printf("  prefill (%d tokens)               %10.0f tokens/s  %6.1f GFLOP/s (%.0f %% of peak)\n",
+              T, T / t_prefill, prefill_gflops, 100 * prefill_gflops / peak);
+  if (!a.no_train) {
+    const double train_gflops = train_tps * flops_per_tok / 1e9;
+    std::printf("  training (fwd+bwd, batch %d x %d)  %10.0f tokens/s  %6.1f GFLOP/s (%.0f %% of peak)\n",
+                a.batch, T, train_tps, train_gflops, 100 * train_gflops / peak);
+  }
   std::printf("  memory: weights %.1f MB, KV cache %.1f MB per sequence; peak RSS %.1f MB while "
               "decoding (%.1f MB before the model), %.1f MB overall\n",
               weights_mb, kv_mb, rss_decode, rss_start, peak_rss_mb());
