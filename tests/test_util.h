@@ -32,9 +32,10 @@ struct RunResult {
   std::string out;  // stdout + stderr
 };
 
-// Runs the softslm binary with args (a shell fragment), capturing stdout and stderr.
-inline RunResult run_cli(const std::string& args) {
-  std::string cmd = std::string(SOFTSLM_BINARY) + " " + args + " 2>&1";
+// Runs the softslm binary (or another build of it) with args (a shell fragment), capturing
+// stdout and stderr.
+inline RunResult run_cli(const std::string& args, const char* binary = SOFTSLM_BINARY) {
+  std::string cmd = std::string(binary) + " " + args + " 2>&1";
   FILE* f = popen(cmd.c_str(), "r");
   RunResult r{-1, ""};
   if (!f) return r;
