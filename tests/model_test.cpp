@@ -203,36 +203,39 @@ TEST(Model, BatchDecodeEqualsEachSequenceAlone) {
 // The forward splits the columns of every product over the thread team and fuses bias, GELU,
 // residual and cache writes: any thread count, a long prefill, a short one and single steps
 // give the same bits, including vocabulary and widths that are not multiples of the tiles
-// and panels.
+// and panels; head sizes 16 and 24 (the attention's vector and scalar value paths).
 TEST(Model, ForwardIsTheSameForAnyRowsAndThreads) {
-  ModelConfig c;
-  c.vocab_size = 301, c.n_ctx = 80, c.n_embd = 64, c.n_layer = 2, c.n_head = 4;
-  Model m = model_create(c);
-  model_init_random(m, 11);
-  const int T = 72, V = c.vocab_size;
-  auto toks = random_tokens(T, V, 12);
-  std::vector<int> seq(T, 0), pos = positions_from_zero(T);
-  int saved = omp_get_max_threads();
-  std::vector<float> ref((size_t)T * V), got((size_t)T * V), one(V), some((size_t)5 * V);
-  omp_set_num_threads(1);
-  Transformer base = transformer_create(m, 1);
-  transformer_forward_tokens(base, T, seq.data(), pos.data(), toks.data(), T, nullptr, ref.data());
-  for (int threads : {1, 2, 3}) {
-    omp_set_num_threads(threads);
-    Transformer all = transformer_create(m, 1);
-    transformer_forward_tokens(all, T, seq.data(), pos.data(), toks.data(), T, nullptr, got.data());
-    for (size_t i = 0; i < got.size(); i++) ASSERT_EQ(got[i], ref[i]) << threads << " threads";
-    Transformer step = transformer_create(m, 1);
-    // a 5-row prefill, then one row at a time
-    transformer_forward_tokens(step, 5, seq.data(), pos.data(), toks.data(), 5, nullptr, some.data());
-    for (size_t i = 0; i < some.size(); i++) ASSERT_EQ(some[i], ref[i]) << threads << " threads";
-    for (int t = 5; t < T; t++) {
-      transformer_forward_tokens(step, 1, &seq[t], &pos[t], &toks[t], 1, nullptr, one.data());
-      for (int v = 0; v < V; v++)
-        ASSERT_EQ(one[v], ref[(size_t)t * V + v]) << "t " << t << ", " << threads << " threads";
+  for (int n_embd : {64, 96}) {  // head sizes 16 and 24
+    SCOPED_TRACE("n_embd " + std::to_string(n_embd));
+    ModelConfig c;
+    c.vocab_size = 301, c.n_ctx = 80, c.n_embd = n_embd, c.n_layer = 2, c.n_head = 4;
+    Model m = model_create(c);
+    model_init_random(m, 11);
+    const int T = 72, V = c.vocab_size;
+    auto toks = random_tokens(T, V, 12);
+    std::vector<int> seq(T, 0), pos = positions_from_zero(T);
+    int saved = omp_get_max_threads();
+    std::vector<float> ref((size_t)T * V), got((size_t)T * V), one(V), some((size_t)5 * V);
+    omp_set_num_threads(1);
+    Transformer base = transformer_create(m, 1);
+    transformer_forward_tokens(base, T, seq.data(), pos.data(), toks.data(), T, nullptr, ref.data());
+    for (int threads : {1, 2, 3}) {
+      omp_set_num_threads(threads);
+      Transformer all = transformer_create(m, 1);
+      transformer_forward_tokens(all, T, seq.data(), pos.data(), toks.data(), T, nullptr, got.data());
+      for (size_t i = 0; i < got.size(); i++) ASSERT_EQ(got[i], ref[i]) << threads << " threads";
+      Transformer step = transformer_create(m, 1);
+      // a 5-row prefill, then one row at a time
+      transformer_forward_tokens(step, 5, seq.data(), pos.data(), toks.data(), 5, nullptr, some.data());
+      for (size_t i = 0; i < some.size(); i++) ASSERT_EQ(some[i], ref[i]) << threads << " threads";
+      for (int t = 5; t < T; t++) {
+        transformer_forward_tokens(step, 1, &seq[t], &pos[t], &toks[t], 1, nullptr, one.data());
+        for (int v = 0; v < V; v++)
+          ASSERT_EQ(one[v], ref[(size_t)t * V + v]) << "t " << t << ", " << threads << " threads";
+      }
     }
+    omp_set_num_threads(saved);
   }
-  omp_set_num_threads(saved);
 }
 
 // A model handed over is packed in its own memory (no second copy of the matrices) and gives
