@@ -190,6 +190,18 @@ inline void micro_wide(float* out, int ldo, const float* a, int lda, const B* b,
     micro<false, B>(out, ldo, a, lda, b, ldb, K, 0, mi, j0 + j, std::min(NR, nj - j), acc);
 }
 
+// Strips of b that many-row products read instead of b itself: kStrip columns, a tile's
+// width (32 with AVX-512; 16 with AVX2, whose tiles are 16 wide: tile_block), [K, w]
+// contiguous, so a tile reads whole cache lines, not part of each row of a wider matrix
+// whose stride maps a column strip to a few cache sets.
+constexpr int kStrip = kWideVectors ? NR : 16;
+
+// dst[K, w] = columns [j0, j0 + w) of b (row stride ldb)
+inline void copy_strip(float* dst, const float* b, int ldb, int K, int j0, int w) {
+  for (int k = 0; k < K; k++)
+    std::memcpy(dst + (size_t)k * w, b + (size_t)k * ldb + j0, sizeof(float) * w);
+}
+
 std::vector<float>& scratch(int which, size_t n) {
   static thread_local std::vector<float> bufs[2];
   if (bufs[which].size() < n) bufs[which].resize(n);
@@ -247,11 +259,9 @@ void gemm(float* out, const float* a, int lda, const float* b, int M, int K, int
       }
     return;
   }
-  // Many rows: column chunks of b (K x NC floats, near 256 KB: in L2) copied into strips of
-  // SW columns ([K, SW] each, contiguous), which every row tile then reads as one stream.
-  // SW is a tile's width: 32 with AVX-512; 16 with AVX2, whose tiles are 16 wide (tile_block),
-  // so a tile reads whole cache lines rather than half of each.
-  constexpr int SW = kWideVectors ? NR : 16;
+  // Many rows: column chunks of b (K x NC floats, near 256 KB: in L2) copied into strips
+  // (kStrip columns each), which every row tile then reads as one stream.
+  constexpr int SW = kStrip;
   const int NC = std::max(NR, (int)((256 * 1024 / 4) / std::max(K, 1)) / NR * NR);
   std::vector<float>& strips = scratch(1, (size_t)K * std::min(NC, N + NR));
   for (int c0 = 0; c0 < N; c0 += NC) {
@@ -262,9 +272,7 @@ void gemm(float* out, const float* a, int lda, const float* b, int M, int K, int
 #pragma omp for schedule(static)
       for (int jt = 0; jt < NT; jt++) {
         const int j0 = c0 + jt * SW, w = std::min(SW, c0 + nc - j0);
-        float* dst = strips.data() + (size_t)jt * SW * K;
-        for (int k = 0; k < K; k++)
-          std::memcpy(dst + (size_t)k * w, b + (size_t)k * N + j0, sizeof(float) * w);
+        copy_strip(strips.data() + (size_t)jt * SW * K, b, N, K, j0, w);
       }
 #pragma omp for collapse(2) schedule(static)
       for (int it = 0; it < MT; it++)
@@ -307,18 +315,14 @@ static void nn_cols(float* out, int ldo, const float* a, const B* b, int ldb, in
   }
   // many rows (prefill): a row tile of a stays in L1 across the columns, b's block in L2
   if constexpr (!kWideVectors && std::is_same_v<B, float>) {
-    // AVX2: the block first copied into contiguous strips of 16 columns (a tile's width), as
-    // in gemm: a tile then reads whole lines, not the half of each a panel row's stride maps
-    // to a few cache sets
-    constexpr int SW = 16;
+    // AVX2: the block first copied into strips, as in gemm (a panel's rows are 512 bytes
+    // apart: read in place, a tile would use half of each line it fetches)
+    constexpr int SW = kStrip;
     const int n = j1 - j0, NT = (n + SW - 1) / SW;
     std::vector<float>& strips = scratch(1, (size_t)K * NT * SW);
-    for (int jt = 0; jt < NT; jt++) {
-      const int w = std::min(SW, n - jt * SW);
-      float* dst = strips.data() + (size_t)jt * SW * K;
-      for (int k = 0; k < K; k++)
-        std::memcpy(dst + (size_t)k * w, b + (size_t)k * ldb + j0 + jt * SW, sizeof(float) * w);
-    }
+    for (int jt = 0; jt < NT; jt++)
+      copy_strip(strips.data() + (size_t)jt * SW * K, b, ldb, K, j0 + jt * SW,
+                 std::min(SW, n - jt * SW));
     for (int i0 = 0; i0 < M; i0 += MR)
       for (int jt = 0; jt < NT; jt++) {
         const int w = std::min(SW, n - jt * SW);
