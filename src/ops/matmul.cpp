@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -59,9 +60,9 @@ constexpr int kPrefetchRows = 32;
 template <int MI, int NV, bool TA = false, typename B = float, bool PF = false>
 inline void tile(float* out, int ldo, const float* a, int lda, const B* b, int ldb, int K,
                  bool acc) {
-  v16 c[MI][NV];
+  v16 c[MI][NV];  // the chains start from out when accumulating
   for (int i = 0; i < MI; i++)
-    for (int v = 0; v < NV; v++) c[i][v] = v16{};
+    for (int v = 0; v < NV; v++) c[i][v] = acc ? v16_load(out + (size_t)i * ldo + 16 * v) : v16{};
   for (int k = 0; k < K; k++) {
     if constexpr (PF)
       for (int v = 0; v < NV; v += 64 / (16 * (int)sizeof(B)))
@@ -77,17 +78,8 @@ inline void tile(float* out, int ldo, const float* a, int lda, const B* b, int l
       for (int v = 0; v < NV; v++) c[i][v] += s * bv[v];
     }
   }
-  // two loops, not a select per element: the accumulators stay in registers
-  if (acc) {
-    for (int i = 0; i < MI; i++)
-      for (int v = 0; v < NV; v++) {
-        float* o = out + (size_t)i * ldo + 16 * v;
-        v16_store(o, v16_load(o) + c[i][v]);
-      }
-  } else {
-    for (int i = 0; i < MI; i++)
-      for (int v = 0; v < NV; v++) v16_store(out + (size_t)i * ldo + 16 * v, c[i][v]);
-  }
+  for (int i = 0; i < MI; i++)
+    for (int v = 0; v < NV; v++) v16_store(out + (size_t)i * ldo + 16 * v, c[i][v]);
 }
 
 // Columns past the last full vector: scalar FMA chains in the same k order.
@@ -96,12 +88,12 @@ inline void tile_scalar(float* out, int ldo, const float* a, int lda, const B* b
                         int K, int mi, int nj, bool acc) {
   for (int i = 0; i < mi; i++)
     for (int j = 0; j < nj; j++) {
-      float s = 0.0f;
+      float* o = out + (size_t)i * ldo + j;
+      float s = acc ? *o : 0.0f;
       for (int k = 0; k < K; k++)
         s = __builtin_fmaf(TA ? a[(size_t)k * lda + i] : a[(size_t)i * lda + k],
                            load1(b + (size_t)k * ldb + j), s);
-      float* o = out + (size_t)i * ldo + j;
-      *o = acc ? *o + s : s;
+      *o = s;
     }
 }
 
@@ -203,7 +195,7 @@ inline void copy_strip(float* dst, const float* b, int ldb, int K, int j0, int w
 }
 
 std::vector<float>& scratch(int which, size_t n) {
-  static thread_local std::vector<float> bufs[2];
+  static thread_local std::vector<float> bufs[3];
   if (bufs[which].size() < n) bufs[which].resize(n);
   return bufs[which];
 }
@@ -213,30 +205,96 @@ std::vector<float>& scratch(int which, size_t n) {
 void matmul_nn_ref(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate) {
   for (int i = 0; i < M; i++)
     for (int j = 0; j < N; j++) {
-      double s = 0;
-      for (int k = 0; k < K; k++) s += (double)a[(size_t)i * K + k] * b[(size_t)k * N + j];
       float* o = out + (size_t)i * N + j;
-      *o = accumulate ? *o + (float)s : (float)s;
+      float s = accumulate ? *o : 0.0f;
+      for (int k = 0; k < K; k++) s = std::fma(a[(size_t)i * K + k], b[(size_t)k * N + j], s);
+      *o = s;
     }
 }
 
-// The row-tile sweep shared by matmul_nn and matmul_tn. a has row stride lda ([M, K], or
-// [K, M] when TA).
-constexpr int KC = 512;  // k block of long sums
+// Many rows (training), BLIS-style. For each block of KC k's, b's rows are packed into
+// strips of NS columns ([kc, NS] each, zero-padded) and each thread packs a block of its rows
+// of a into tiles of MR rows ([kc, MR] each: the transposed layout, one contiguous stream),
+// then multiplies every strip (kc x NS floats: in L1) by every tile of its block (from L2).
+// After the first k block the accumulators start from out, so an element is still one FMA
+// chain over all k.
+constexpr int KC = 256;
+constexpr int NS = kWideVectors ? NR : 16;  // strip width: the tile's
+constexpr int MC = 96;                       // rows of a packed block, at most
 
+// dst[kc, MR] = rows [i0, i0 + mi) of a over k in [k0, k0 + kc), zero past mi
+template <bool TA>
+inline void pack_tile(float* dst, const float* a, int lda, int i0, int mi, int k0, int kc) {
+  if (mi < MR) std::memset(dst, 0, sizeof(float) * MR * kc);
+  if constexpr (TA) {
+    for (int k = 0; k < kc; k++)
+      std::memcpy(dst + (size_t)k * MR, a + (size_t)(k0 + k) * lda + i0, sizeof(float) * mi);
+  } else {
+    for (int r = 0; r < mi; r++) {
+      const float* row = a + (size_t)(i0 + r) * lda + k0;
+      for (int k = 0; k < kc; k++) dst[(size_t)k * MR + r] = row[k];
+    }
+  }
+}
+
+// dst[kc, NS] = columns [j0, j0 + w) of b over rows [k0, k0 + kc), zero past w
+inline void pack_strip(float* dst, const float* b, int ldb, int j0, int w, int k0, int kc) {
+  for (int k = 0; k < kc; k++) {
+    float* d = dst + (size_t)k * NS;
+    std::memcpy(d, b + (size_t)(k0 + k) * ldb + j0, sizeof(float) * w);
+    for (int c = w; c < NS; c++) d[c] = 0.0f;
+  }
+}
+
+// out[mi, w] (+)= packed tile . packed strip; edges through a full tile of registers' worth
+inline void packed_tile(float* out, int ldo, const float* ap, const float* bp, int kc, int mi,
+                        int w, bool acc) {
+  if (mi == MR && w == NS) return tile<MR, NS / 16, true>(out, ldo, ap, MR, bp, NS, kc, acc);
+  float edge[MR * NS] = {};
+  for (int i = 0; acc && i < mi; i++) std::memcpy(edge + i * NS, out + (size_t)i * ldo, sizeof(float) * w);
+  tile<MR, NS / 16, true>(edge, NS, ap, MR, bp, NS, kc, acc);
+  for (int i = 0; i < mi; i++) std::memcpy(out + (size_t)i * ldo, edge + i * NS, sizeof(float) * w);
+}
+
+template <bool TA>
+void gemm_packed(float* out, const float* a, int lda, const float* b, int M, int K, int N,
+                 bool accumulate) {
+  const int ST = (N + NS - 1) / NS;  // strips
+  const int nt = omp_get_max_threads();
+  // row blocks: a multiple of the threads, each at most MC rows, whole tiles
+  const int nb = ((M + MC - 1) / MC + nt - 1) / nt * nt;
+  const int mc = ((M + nb - 1) / nb + MR - 1) / MR * MR;
+  float* strips = scratch(1, (size_t)ST * NS * std::min(K, KC)).data();
+#pragma omp parallel
+  {
+    float* tiles = scratch(2, (size_t)mc * KC).data();
+    for (int k0 = 0; k0 < K; k0 += KC) {
+      const int kc = std::min(KC, K - k0);
+      const bool acc = accumulate || k0 > 0;
+#pragma omp for schedule(static)
+      for (int s = 0; s < ST; s++)
+        pack_strip(strips + (size_t)s * NS * kc, b, N, s * NS, std::min(NS, N - s * NS), k0, kc);
+#pragma omp for schedule(static)
+      for (int i0 = 0; i0 < M; i0 += mc) {
+        const int rows = std::min(mc, M - i0);
+        for (int t = 0; t * MR < rows; t++)
+          pack_tile<TA>(tiles + (size_t)t * MR * kc, a, lda, i0 + t * MR,
+                        std::min(MR, rows - t * MR), k0, kc);
+        for (int s = 0; s < ST; s++)
+          for (int t = 0; t * MR < rows; t++)
+            packed_tile(out + (size_t)(i0 + t * MR) * N + s * NS, N, tiles + (size_t)t * MR * kc,
+                        strips + (size_t)s * NS * kc, kc, std::min(MR, rows - t * MR),
+                        std::min(NS, N - s * NS), acc);
+      }
+    }
+  }
+}
+
+// The paths of matmul_nn and matmul_tn by row count. a has row stride lda ([M, K], or [K, M]
+// when TA).
 template <bool TA>
 void gemm(float* out, const float* a, int lda, const float* b, int M, int K, int N,
           bool accumulate) {
-  if (K > 2 * KC) {
-    // Long sums (weight gradients over every token, the LM head's input gradient over the
-    // vocabulary) in blocks of KC: a block of a and of b stay in cache while the column
-    // chunks reuse them, instead of all of a streaming once per chunk. Each block's sum is
-    // added to out in order: a fixed order, the same for any M and threads.
-    for (int k0 = 0; k0 < K; k0 += KC)
-      gemm<TA>(out, TA ? a + (size_t)k0 * lda : a + k0, lda, b + (size_t)k0 * N, M,
-               std::min(KC, K - k0), N, accumulate || k0 > 0);
-    return;
-  }
   const int MT = (M + MR - 1) / MR;
   const bool par = (long)M * N * K > (1 << 16);
   if (!TA && M <= kSmallM) {
@@ -246,7 +304,7 @@ void gemm(float* out, const float* a, int lda, const float* b, int M, int K, int
       micro_wide(out, N, a, lda, b, N, K, M, jt * NW, std::min(NW, N - jt * NW), accumulate);
     return;
   }
-  if (M < 64) {
+  if (M < kManyRows || !par) {
     // Few row tiles (batched decode): column tiles outside, so each K x NR strip of b comes
     // from L3 once and serves every row tile from L1/L2; threads split the columns.
     const int NT = (N + NR - 1) / NR;
@@ -259,30 +317,7 @@ void gemm(float* out, const float* a, int lda, const float* b, int M, int K, int
       }
     return;
   }
-  // Many rows: column chunks of b (K x NC floats, near 256 KB: in L2) copied into strips
-  // (kStrip columns each), which every row tile then reads as one stream.
-  constexpr int SW = kStrip;
-  const int NC = std::max(NR, (int)((256 * 1024 / 4) / std::max(K, 1)) / NR * NR);
-  std::vector<float>& strips = scratch(1, (size_t)K * std::min(NC, N + NR));
-  for (int c0 = 0; c0 < N; c0 += NC) {
-    const int nc = std::min(NC, N - c0);
-    const int NT = (nc + SW - 1) / SW;
-#pragma omp parallel if (par)
-    {
-#pragma omp for schedule(static)
-      for (int jt = 0; jt < NT; jt++) {
-        const int j0 = c0 + jt * SW, w = std::min(SW, c0 + nc - j0);
-        copy_strip(strips.data() + (size_t)jt * SW * K, b, N, K, j0, w);
-      }
-#pragma omp for collapse(2) schedule(static)
-      for (int it = 0; it < MT; it++)
-        for (int jt = 0; jt < NT; jt++) {
-          const int i0 = it * MR, j0 = c0 + jt * SW, w = std::min(SW, c0 + nc - j0);
-          micro<TA>(out + j0, N, a, lda, strips.data() + (size_t)jt * SW * K, w, K, i0,
-                    std::min(MR, M - i0), 0, w, accumulate);
-        }
-    }
-  }
+  gemm_packed<TA>(out, a, lda, b, M, K, N, accumulate);
 }
 
 void matmul_nn(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate) {
@@ -415,10 +450,10 @@ void matmul_tn(float* out, const float* a, const float* b, int M, int K, int N, 
 void matmul_tn_ref(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate) {
   for (int i = 0; i < M; i++)
     for (int j = 0; j < N; j++) {
-      double s = 0;
-      for (int k = 0; k < K; k++) s += (double)a[(size_t)k * M + i] * b[(size_t)k * N + j];
       float* o = out + (size_t)i * N + j;
-      *o = accumulate ? *o + (float)s : (float)s;
+      float s = accumulate ? *o : 0.0f;
+      for (int k = 0; k < K; k++) s = std::fma(a[(size_t)k * M + i], b[(size_t)k * N + j], s);
+      *o = s;
     }
 }
 

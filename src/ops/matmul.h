@@ -15,13 +15,13 @@ constexpr int kMatmulRows = 8;
 constexpr int kMatmulRows = 6;
 #endif
 
-// out[M, N] (+)= a[M, K] . b[K, N], all row-major. Every output element is the sequential
-// fused multiply-add chain over k = 0..K-1 (for K > 1024: over blocks of 512 k, each block's
-// chain added to out in order) whatever the shapes and threads, so a row's result does not
-// depend on how many other rows share the call (batch == alone, bitwise).
-// accumulate=false overwrites out.
+// out[M, N] (+)= a[M, K] . b[K, N], all row-major. Every output element is one sequential
+// fused multiply-add chain over k = 0..K-1, starting from out's value when accumulating and
+// from zero otherwise, whatever the shapes and threads: a row's result does not depend on how
+// many other rows share the call (batch == alone, bitwise).
 void matmul_nn(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate);
-// The simple reference the fast kernel is tested against (double accumulation).
+// The simple reference the fast kernel is held equal to, bit for bit: the same chains, one
+// element at a time.
 void matmul_nn_ref(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate);
 
 // Weights packed for the forward at inference: column panels of kPanel columns. Panel p
