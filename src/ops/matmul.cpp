@@ -220,7 +220,7 @@ void matmul_nn_ref(float* out, const float* a, const float* b, int M, int K, int
 // chain over all k.
 constexpr int KC = 256;
 constexpr int NS = kWideVectors ? NR : 16;  // strip width: the tile's
-constexpr int MC = 96;                       // rows of a packed block, at most
+constexpr int MC = 96;  // rows of a packed block of a, at most (a multiple of MR)
 
 // dst[kc, MR] = rows [i0, i0 + mi) of a over k in [k0, k0 + kc), zero past mi
 template <bool TA>
@@ -228,7 +228,7 @@ inline void pack_tile(float* dst, const float* a, int lda, int i0, int mi, int k
   if (mi < MR) std::memset(dst, 0, sizeof(float) * MR * kc);
   if constexpr (TA) {
     for (int k = 0; k < kc; k++)
-      std::memcpy(dst + (size_t)k * MR, a + (size_t)(k0 + k) * lda + i0, sizeof(float) * mi);
+      for (int r = 0; r < mi; r++) dst[(size_t)k * MR + r] = a[(size_t)(k0 + k) * lda + i0 + r];
   } else {
     for (int r = 0; r < mi; r++) {
       const float* row = a + (size_t)(i0 + r) * lda + k0;
@@ -241,8 +241,11 @@ inline void pack_tile(float* dst, const float* a, int lda, int i0, int mi, int k
 inline void pack_strip(float* dst, const float* b, int ldb, int j0, int w, int k0, int kc) {
   for (int k = 0; k < kc; k++) {
     float* d = dst + (size_t)k * NS;
-    std::memcpy(d, b + (size_t)(k0 + k) * ldb + j0, sizeof(float) * w);
-    for (int c = w; c < NS; c++) d[c] = 0.0f;
+    const float* src = b + (size_t)(k0 + k) * ldb + j0;
+    if (w == NS)
+      for (int c = 0; c < NS; c++) d[c] = src[c];
+    else
+      for (int c = 0; c < NS; c++) d[c] = c < w ? src[c] : 0.0f;
   }
 }
 
@@ -259,31 +262,36 @@ inline void packed_tile(float* out, int ldo, const float* ap, const float* bp, i
 template <bool TA>
 void gemm_packed(float* out, const float* a, int lda, const float* b, int M, int K, int N,
                  bool accumulate) {
-  const int ST = (N + NS - 1) / NS;  // strips
-  const int nt = omp_get_max_threads();
-  // row blocks: a multiple of the threads, each at most MC rows, whole tiles
-  const int nb = ((M + MC - 1) / MC + nt - 1) / nt * nt;
-  const int mc = ((M + nb - 1) / nb + MR - 1) / MR * MR;
+  constexpr int BT = MC / MR;  // row tiles per block
+  const int ST = (N + NS - 1) / NS, MT = (M + MR - 1) / MR;  // strips, row tiles
+  // Work units (row block, group of strips), handed to the threads as they come free (a
+  // core slowed by another guest takes fewer); a block's strips are split into groups only
+  // when there are too few blocks to go round.
+  const int RB = (MT + BT - 1) / BT, nt = omp_get_max_threads();
+  const int G = std::max(1, std::min(ST, (4 * nt + RB - 1) / RB));
   float* strips = scratch(1, (size_t)ST * NS * std::min(K, KC)).data();
 #pragma omp parallel
   {
-    float* tiles = scratch(2, (size_t)mc * KC).data();
+    float* tiles = scratch(2, (size_t)MC * KC).data();
     for (int k0 = 0; k0 < K; k0 += KC) {
       const int kc = std::min(KC, K - k0);
       const bool acc = accumulate || k0 > 0;
 #pragma omp for schedule(static)
       for (int s = 0; s < ST; s++)
         pack_strip(strips + (size_t)s * NS * kc, b, N, s * NS, std::min(NS, N - s * NS), k0, kc);
-#pragma omp for schedule(static)
-      for (int i0 = 0; i0 < M; i0 += mc) {
-        const int rows = std::min(mc, M - i0);
-        for (int t = 0; t * MR < rows; t++)
-          pack_tile<TA>(tiles + (size_t)t * MR * kc, a, lda, i0 + t * MR,
-                        std::min(MR, rows - t * MR), k0, kc);
-        for (int s = 0; s < ST; s++)
-          for (int t = 0; t * MR < rows; t++)
-            packed_tile(out + (size_t)(i0 + t * MR) * N + s * NS, N, tiles + (size_t)t * MR * kc,
-                        strips + (size_t)s * NS * kc, kc, std::min(MR, rows - t * MR),
+      int packed = -1;  // the row block in this thread's tiles
+#pragma omp for schedule(dynamic, 1)
+      for (int u = 0; u < RB * G; u++) {
+        const int rb = u / G, g = u % G, b0 = rb * BT, b1 = std::min(MT, b0 + BT);
+        if (rb != packed)
+          for (int t = b0; t < b1; t++)
+            pack_tile<TA>(tiles + (size_t)(t - b0) * MR * kc, a, lda, t * MR,
+                          std::min(MR, M - t * MR), k0, kc);
+        packed = rb;
+        for (int s = ST * g / G; s < ST * (g + 1) / G; s++)
+          for (int t = b0; t < b1; t++)
+            packed_tile(out + (size_t)t * MR * N + s * NS, N, tiles + (size_t)(t - b0) * MR * kc,
+                        strips + (size_t)s * NS * kc, kc, std::min(MR, M - t * MR),
                         std::min(NS, N - s * NS), acc);
       }
     }
