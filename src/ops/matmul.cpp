@@ -249,14 +249,23 @@ inline void pack_strip(float* dst, const float* b, int ldb, int j0, int w, int k
   }
 }
 
-// out[mi, w] (+)= packed tile . packed strip; edges through a full tile of registers' worth
-inline void packed_tile(float* out, int ldo, const float* ap, const float* bp, int kc, int mi,
-                        int w, bool acc) {
-  if (mi == MR && w == NS) return tile<MR, NS / 16, true>(out, ldo, ap, MR, bp, NS, kc, acc);
+// out[mi, w] (+)= packed tile . packed strip, mi < MR or w < NS: through a whole tile
+[[gnu::noinline]] void packed_edge(float* out, int ldo, const float* ap, const float* bp, int kc,
+                                   int mi, int w, bool acc) {
   float edge[MR * NS] = {};
-  for (int i = 0; acc && i < mi; i++) std::memcpy(edge + i * NS, out + (size_t)i * ldo, sizeof(float) * w);
+  for (int i = 0; acc && i < mi; i++)
+    std::memcpy(edge + i * NS, out + (size_t)i * ldo, sizeof(float) * w);
   tile<MR, NS / 16, true>(edge, NS, ap, MR, bp, NS, kc, acc);
   for (int i = 0; i < mi; i++) std::memcpy(out + (size_t)i * ldo, edge + i * NS, sizeof(float) * w);
+}
+
+// out[mi, w] (+)= packed tile [kc, MR] . packed strip [kc, NS]
+inline void packed_tile(float* out, int ldo, const float* ap, const float* bp, int kc, int mi,
+                        int w, bool acc) {
+  if (mi == MR && w == NS)
+    tile<MR, NS / 16, true>(out, ldo, ap, MR, bp, NS, kc, acc);
+  else
+    packed_edge(out, ldo, ap, bp, kc, mi, w, acc);
 }
 
 template <bool TA>
