@@ -183,15 +183,22 @@ inline void micro_wide(float* out, int ldo, const float* a, int lda, const B* b,
 }
 
 // Strips of b that many-row products read instead of b itself: kStrip columns, a tile's
-// width (32 with AVX-512; 16 with AVX2, whose tiles are 16 wide: tile_block), [K, w]
+// width (32 with AVX-512; 16 with AVX2, whose tiles are 16 wide: tile_block), [kc, kStrip]
 // contiguous, so a tile reads whole cache lines, not part of each row of a wider matrix
 // whose stride maps a column strip to a few cache sets.
 constexpr int kStrip = kWideVectors ? NR : 16;
 
-// dst[K, w] = columns [j0, j0 + w) of b (row stride ldb)
-inline void copy_strip(float* dst, const float* b, int ldb, int K, int j0, int w) {
-  for (int k = 0; k < K; k++)
-    std::memcpy(dst + (size_t)k * w, b + (size_t)k * ldb + j0, sizeof(float) * w);
+// dst[kc, kStrip] = columns [j0, j0 + w) of b (row stride ldb) over rows [k0, k0 + kc), zero
+// past w
+inline void pack_strip(float* dst, const float* b, int ldb, int j0, int w, int k0, int kc) {
+  for (int k = 0; k < kc; k++) {
+    float* d = dst + (size_t)k * kStrip;
+    const float* src = b + (size_t)(k0 + k) * ldb + j0;
+    if (w == kStrip)
+      for (int c = 0; c < kStrip; c++) d[c] = src[c];
+    else
+      for (int c = 0; c < kStrip; c++) d[c] = c < w ? src[c] : 0.0f;
+  }
 }
 
 std::vector<float>& scratch(int which, size_t n) {
@@ -218,8 +225,8 @@ void matmul_nn_ref(float* out, const float* a, const float* b, int M, int K, int
 // then multiplies every strip (kc x NS floats: in L1) by every tile of its block (from L2).
 // After the first k block the accumulators start from out, so an element is still one FMA
 // chain over all k.
-constexpr int KC = 256;
-constexpr int NS = kWideVectors ? NR : 16;  // strip width: the tile's
+constexpr int NS = kStrip;
+constexpr int KC = 4096 / NS;  // k per block: a strip is 16 KB
 constexpr int MC = 96;  // rows of a packed block of a, at most (a multiple of MR)
 
 // dst[kc, MR] = rows [i0, i0 + mi) of a over k in [k0, k0 + kc), zero past mi
@@ -234,18 +241,6 @@ inline void pack_tile(float* dst, const float* a, int lda, int i0, int mi, int k
       const float* row = a + (size_t)(i0 + r) * lda + k0;
       for (int k = 0; k < kc; k++) dst[(size_t)k * MR + r] = row[k];
     }
-  }
-}
-
-// dst[kc, NS] = columns [j0, j0 + w) of b over rows [k0, k0 + kc), zero past w
-inline void pack_strip(float* dst, const float* b, int ldb, int j0, int w, int k0, int kc) {
-  for (int k = 0; k < kc; k++) {
-    float* d = dst + (size_t)k * NS;
-    const float* src = b + (size_t)(k0 + k) * ldb + j0;
-    if (w == NS)
-      for (int c = 0; c < NS; c++) d[c] = src[c];
-    else
-      for (int c = 0; c < NS; c++) d[c] = c < w ? src[c] : 0.0f;
   }
 }
 
@@ -371,16 +366,13 @@ static void nn_cols(float* out, int ldo, const float* a, const B* b, int ldb, in
     // apart: read in place, a tile would use half of each line it fetches)
     constexpr int SW = kStrip;
     const int n = j1 - j0, NT = (n + SW - 1) / SW;
-    std::vector<float>& strips = scratch(1, (size_t)K * NT * SW);
+    float* strips = scratch(1, (size_t)K * NT * SW).data();
     for (int jt = 0; jt < NT; jt++)
-      copy_strip(strips.data() + (size_t)jt * SW * K, b, ldb, K, j0 + jt * SW,
-                 std::min(SW, n - jt * SW));
+      pack_strip(strips + (size_t)jt * SW * K, b, ldb, j0 + jt * SW, std::min(SW, n - jt * SW), 0, K);
     for (int i0 = 0; i0 < M; i0 += MR)
-      for (int jt = 0; jt < NT; jt++) {
-        const int w = std::min(SW, n - jt * SW);
-        micro<false, B>(out + j0 + jt * SW, ldo, a, K, strips.data() + (size_t)jt * SW * K, w, K,
-                        i0, std::min(MR, M - i0), 0, w, accumulate);
-      }
+      for (int jt = 0; jt < NT; jt++)
+        micro<false, B>(out + j0 + jt * SW, ldo, a, K, strips + (size_t)jt * SW * K, SW, K, i0,
+                        std::min(MR, M - i0), 0, std::min(SW, n - jt * SW), accumulate);
     return;
   }
   for (int i0 = 0; i0 < M; i0 += MR)
