@@ -62,9 +62,14 @@ constexpr int kPrefetchRows = 32;
 template <int MI, int NV, bool TA = false, typename B = float, bool PF = false>
 [[gnu::noinline]] void tile(float* out, int ldo, const float* a, int lda, const B* b, int ldb,
                             int K, bool acc) {
-  v16 c[MI][NV];  // the chains start from out when accumulating
+  // The chains start from out when accumulating, else from zeros: loaded either way (a
+  // select per accumulator made GCC stage them all through the stack on every call).
+  static const float zeros[16 * NV] = {};
+  const float* init = acc ? out : zeros;
+  const size_t ldi = acc ? ldo : 0;
+  v16 c[MI][NV];
   for (int i = 0; i < MI; i++)
-    for (int v = 0; v < NV; v++) c[i][v] = acc ? v16_load(out + (size_t)i * ldo + 16 * v) : v16{};
+    for (int v = 0; v < NV; v++) c[i][v] = v16_load(init + i * ldi + 16 * v);
   for (int k = 0; k < K; k++) {
     if constexpr (PF)
       for (int v = 0; v < NV; v += 64 / (16 * (int)sizeof(B)))
@@ -197,7 +202,7 @@ inline void pack_strip(float* dst, const float* b, int ldb, int j0, int w, int k
     float* d = dst + (size_t)k * kStrip;
     const float* src = b + (size_t)(k0 + k) * ldb + j0;
     if (w == kStrip)
-      for (int c = 0; c < kStrip; c++) d[c] = src[c];
+      std::memcpy(d, src, sizeof(float) * kStrip);  // a constant size: vector moves
     else
       for (int c = 0; c < kStrip; c++) d[c] = c < w ? src[c] : 0.0f;
   }
@@ -234,15 +239,22 @@ constexpr int MC = 96;  // rows of a packed block of a, at most (a multiple of M
 // dst[kc, MR] = rows [i0, i0 + mi) of a over k in [k0, k0 + kc), zero past mi
 template <bool TA>
 inline void pack_tile(float* dst, const float* a, int lda, int i0, int mi, int k0, int kc) {
-  if (mi < MR) std::memset(dst, 0, sizeof(float) * MR * kc);
+  if (mi < MR) {
+    std::memset(dst, 0, sizeof(float) * MR * kc);
+    for (int k = 0; k < kc; k++)
+      for (int r = 0; r < mi; r++)
+        dst[(size_t)k * MR + r] =
+            TA ? a[(size_t)(k0 + k) * lda + i0 + r] : a[(size_t)(i0 + r) * lda + k0 + k];
+    return;
+  }
   if constexpr (TA) {
     for (int k = 0; k < kc; k++)
-      for (int r = 0; r < mi; r++) dst[(size_t)k * MR + r] = a[(size_t)(k0 + k) * lda + i0 + r];
+      std::memcpy(dst + (size_t)k * MR, a + (size_t)(k0 + k) * lda + i0, sizeof(float) * MR);
   } else {
-    for (int r = 0; r < mi; r++) {
-      const float* row = a + (size_t)(i0 + r) * lda + k0;
-      for (int k = 0; k < kc; k++) dst[(size_t)k * MR + r] = row[k];
-    }
+    const float* rows[MR];  // the MR rows advance together: MR streams in flight
+    for (int r = 0; r < MR; r++) rows[r] = a + (size_t)(i0 + r) * lda + k0;
+    for (int k = 0; k < kc; k++)
+      for (int r = 0; r < MR; r++) dst[(size_t)k * MR + r] = rows[r][k];
   }
 }
 
