@@ -280,13 +280,13 @@ inline void packed_tile(float* out, int ldo, const float* ap, const float* bp, i
 template <bool TA>
 void gemm_packed(float* out, const float* a, int lda, const float* b, int M, int K, int N,
                  bool accumulate) {
-  constexpr int BT = MC / MR;  // row tiles per block
   const int ST = (N + NS - 1) / NS, MT = (M + MR - 1) / MR;  // strips, row tiles
-  // Work units (row block, group of strips), handed to the threads as they come free (a
-  // core slowed by another guest takes fewer); a block's strips are split into groups only
-  // when there are too few blocks to go round.
-  const int RB = (MT + BT - 1) / BT, nt = omp_get_max_threads();
-  const int G = std::max(1, std::min(ST, (4 * nt + RB - 1) / RB));
+  // Work units (row block, group of strips) of near-equal size, handed to the threads as
+  // they come free (a core slowed by another guest takes fewer); a block's strips are split
+  // into groups only when there are too few blocks to go round.
+  const int RB = (MT + MC / MR - 1) / (MC / MR);  // row blocks: tiles [MT rb / RB, MT (rb + 1) / RB)
+  const int nt = omp_get_max_threads();
+  const int G = std::max(1, std::min(ST, (8 * nt + RB - 1) / RB));
   float* strips = scratch(1, (size_t)ST * NS * std::min(K, KC)).data();
 #pragma omp parallel
   {
@@ -300,7 +300,7 @@ void gemm_packed(float* out, const float* a, int lda, const float* b, int M, int
       int packed = -1;  // the row block in this thread's tiles
 #pragma omp for schedule(dynamic, 1)
       for (int u = 0; u < RB * G; u++) {
-        const int rb = u / G, g = u % G, b0 = rb * BT, b1 = std::min(MT, b0 + BT);
+        const int rb = u / G, g = u % G, b0 = MT * rb / RB, b1 = MT * (rb + 1) / RB;
         if (rb != packed)
           for (int t = b0; t < b1; t++)
             pack_tile<TA>(tiles + (size_t)(t - b0) * MR * kc, a, lda, t * MR,
