@@ -282,11 +282,13 @@ void gemm_packed(float* out, const float* a, int lda, const float* b, int M, int
                  bool accumulate) {
   const int ST = (N + NS - 1) / NS, MT = (M + MR - 1) / MR;  // strips, row tiles
   // Work units (row block, group of strips) of near-equal size, handed to the threads as
-  // they come free (a core slowed by another guest takes fewer); a block's strips are split
-  // into groups only when there are too few blocks to go round.
-  const int RB = (MT + MC / MR - 1) / (MC / MR);  // row blocks: tiles [MT rb / RB, MT (rb + 1) / RB)
+  // they come free (a core slowed by another guest takes fewer). Row blocks: a multiple of
+  // the threads, tiles [MT rb / RB, MT (rb + 1) / RB). A block's strips are split into groups
+  // only when there are few blocks, and only into groups of 16 strips or more: each group's
+  // thread packs the block's tiles again.
   const int nt = omp_get_max_threads();
-  const int G = std::max(1, std::min(ST, (8 * nt + RB - 1) / RB));
+  const int RB = ((MT + MC / MR - 1) / (MC / MR) + nt - 1) / nt * nt;
+  const int G = std::max(1, std::min(ST / 16, (4 * nt + RB - 1) / RB));
   float* strips = scratch(1, (size_t)ST * NS * std::min(K, KC)).data();
 #pragma omp parallel
   {
