@@ -376,21 +376,29 @@ static void nn_cols(float* out, int ldo, const float* a, const B* b, int ldb, in
     }
     return;
   }
-  // many rows (prefill): a row tile of a stays in L1 across the columns, b's block in L2
+  // many rows (prefill)
   if constexpr (!kWideVectors && std::is_same_v<B, float>) {
-    // AVX2: the block first copied into strips, as in gemm (a panel's rows are 512 bytes
-    // apart: read in place, a tile would use half of each line it fetches)
+    // AVX2: as in gemm_packed, per block of KC k's the columns packed into strips (a
+    // panel's rows are 512 bytes apart: read in place, a tile would use half of each line
+    // it fetches), each strip (in L1) multiplied by every row tile (from L2); the chains
+    // continue through out from one k block to the next
     constexpr int SW = kStrip;
     const int n = j1 - j0, NT = (n + SW - 1) / SW;
-    float* strips = scratch(1, (size_t)K * NT * SW).data();
-    for (int jt = 0; jt < NT; jt++)
-      pack_strip(strips + (size_t)jt * SW * K, b, ldb, j0 + jt * SW, std::min(SW, n - jt * SW), 0, K);
-    for (int i0 = 0; i0 < M; i0 += MR)
+    float* strips = scratch(1, (size_t)std::min(K, KC) * NT * SW).data();
+    for (int k0 = 0; k0 < K; k0 += KC) {
+      const int kc = std::min(KC, K - k0);
       for (int jt = 0; jt < NT; jt++)
-        micro<false, B>(out + j0 + jt * SW, ldo, a, K, strips + (size_t)jt * SW * K, SW, K, i0,
-                        std::min(MR, M - i0), 0, std::min(SW, n - jt * SW), accumulate);
+        pack_strip(strips + (size_t)jt * SW * kc, b, ldb, j0 + jt * SW, std::min(SW, n - jt * SW),
+                   k0, kc);
+      for (int jt = 0; jt < NT; jt++)
+        for (int i0 = 0; i0 < M; i0 += MR)
+          micro<false, B>(out + j0 + jt * SW, ldo, a + k0, K, strips + (size_t)jt * SW * kc, SW,
+                          kc, i0, std::min(MR, M - i0), 0, std::min(SW, n - jt * SW),
+                          accumulate || k0 > 0);
+    }
     return;
   }
+  // AVX-512: a row tile of a stays in L1 across the columns, b's block in L2
   for (int i0 = 0; i0 < M; i0 += MR)
     for (int j = j0; j < j1; j += NR)
       micro<false, B>(out, ldo, a, K, b, ldb, K, i0, std::min(MR, M - i0), j,
