@@ -157,7 +157,7 @@ inline void micro(float* out, int ldo, const float* a, int lda, const B* b, int 
 // per row instead of 128) and the column blocks still spread over threads.
 constexpr int kSmallM = 4;
 constexpr int NW = 128;  // columns per wide tile (8 vectors)
-constexpr int kManyRows = 64;  // from here a column block is NW wide and swept row tile first
+constexpr int kManyRows = 64;  // from here a column block is NW wide, read through strips
 
 // a is [mi, K] with row stride lda.
 template <typename B>
@@ -208,32 +208,20 @@ inline void pack_strip(float* dst, const float* b, int ldb, int j0, int w, int k
   }
 }
 
+// Per-thread buffers: 0 a transposed weight (matmul_backward), 1 strips of b, 2 row tiles of a.
 std::vector<float>& scratch(int which, size_t n) {
   static thread_local std::vector<float> bufs[3];
   if (bufs[which].size() < n) bufs[which].resize(n);
   return bufs[which];
 }
 
-}  // namespace
-
-void matmul_nn_ref(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate) {
-  for (int i = 0; i < M; i++)
-    for (int j = 0; j < N; j++) {
-      float* o = out + (size_t)i * N + j;
-      float s = accumulate ? *o : 0.0f;
-      for (int k = 0; k < K; k++) s = std::fma(a[(size_t)i * K + k], b[(size_t)k * N + j], s);
-      *o = s;
-    }
-}
-
 // Many rows (training), BLIS-style. For each block of KC k's, b's rows are packed into
-// strips of NS columns ([kc, NS] each, zero-padded) and each thread packs a block of its rows
-// of a into tiles of MR rows ([kc, MR] each: the transposed layout, one contiguous stream),
-// then multiplies every strip (kc x NS floats: in L1) by every tile of its block (from L2).
+// strips ([kc, kStrip] each, zero-padded) and each thread packs a block of its rows of a into
+// tiles of MR rows ([kc, MR] each: the transposed layout, one contiguous stream), then
+// multiplies every strip (in L1) by every tile of its block (from L2).
 // After the first k block the accumulators start from out, so an element is still one FMA
 // chain over all k.
-constexpr int NS = kStrip;
-constexpr int KC = 4096 / NS;  // k per block: a strip is 16 KB
+constexpr int KC = 4096 / kStrip;  // k per block: a strip is 16 KB
 constexpr int MC = 96;  // rows of a packed block of a, at most (a multiple of MR)
 
 // dst[kc, MR] = rows [i0, i0 + mi) of a over k in [k0, k0 + kc), zero past mi
@@ -258,21 +246,22 @@ inline void pack_tile(float* dst, const float* a, int lda, int i0, int mi, int k
   }
 }
 
-// out[mi, w] (+)= packed tile . packed strip, mi < MR or w < NS: through a whole tile
+// out[mi, w] (+)= packed tile . packed strip, mi < MR or w < kStrip: through a whole tile
 [[gnu::noinline]] void packed_edge(float* out, int ldo, const float* ap, const float* bp, int kc,
                                    int mi, int w, bool acc) {
-  float edge[MR * NS] = {};
+  float edge[MR * kStrip] = {};
   for (int i = 0; acc && i < mi; i++)
-    std::memcpy(edge + i * NS, out + (size_t)i * ldo, sizeof(float) * w);
-  tile<MR, NS / 16, true>(edge, NS, ap, MR, bp, NS, kc, acc);
-  for (int i = 0; i < mi; i++) std::memcpy(out + (size_t)i * ldo, edge + i * NS, sizeof(float) * w);
+    std::memcpy(edge + i * kStrip, out + (size_t)i * ldo, sizeof(float) * w);
+  tile<MR, kStrip / 16, true>(edge, kStrip, ap, MR, bp, kStrip, kc, acc);
+  for (int i = 0; i < mi; i++)
+    std::memcpy(out + (size_t)i * ldo, edge + i * kStrip, sizeof(float) * w);
 }
 
-// out[mi, w] (+)= packed tile [kc, MR] . packed strip [kc, NS]
+// out[mi, w] (+)= packed tile [kc, MR] . packed strip [kc, kStrip]
 inline void packed_tile(float* out, int ldo, const float* ap, const float* bp, int kc, int mi,
                         int w, bool acc) {
-  if (mi == MR && w == NS)
-    tile<MR, NS / 16, true>(out, ldo, ap, MR, bp, NS, kc, acc);
+  if (mi == MR && w == kStrip)
+    tile<MR, kStrip / 16, true>(out, ldo, ap, MR, bp, kStrip, kc, acc);
   else
     packed_edge(out, ldo, ap, bp, kc, mi, w, acc);
 }
@@ -280,7 +269,7 @@ inline void packed_tile(float* out, int ldo, const float* ap, const float* bp, i
 template <bool TA>
 void gemm_packed(float* out, const float* a, int lda, const float* b, int M, int K, int N,
                  bool accumulate) {
-  const int ST = (N + NS - 1) / NS, MT = (M + MR - 1) / MR;  // strips, row tiles
+  const int ST = (N + kStrip - 1) / kStrip, MT = (M + MR - 1) / MR;  // strips, row tiles
   // Work units (row block, group of strips) of near-equal size, handed to the threads as
   // they come free (a core slowed by another guest takes fewer). Row blocks: a multiple of
   // the threads, tiles [MT rb / RB, MT (rb + 1) / RB). A block's strips are split into groups
@@ -289,7 +278,7 @@ void gemm_packed(float* out, const float* a, int lda, const float* b, int M, int
   const int nt = omp_get_max_threads();
   const int RB = ((MT + MC / MR - 1) / (MC / MR) + nt - 1) / nt * nt;
   const int G = std::max(1, std::min(ST / 16, (4 * nt + RB - 1) / RB));
-  float* strips = scratch(1, (size_t)ST * NS * std::min(K, KC)).data();
+  float* strips = scratch(1, (size_t)ST * kStrip * std::min(K, KC)).data();
 #pragma omp parallel
   {
     float* tiles = scratch(2, (size_t)MC * KC).data();
@@ -298,7 +287,8 @@ void gemm_packed(float* out, const float* a, int lda, const float* b, int M, int
       const bool acc = accumulate || k0 > 0;
 #pragma omp for schedule(static)
       for (int s = 0; s < ST; s++)
-        pack_strip(strips + (size_t)s * NS * kc, b, N, s * NS, std::min(NS, N - s * NS), k0, kc);
+        pack_strip(strips + (size_t)s * kStrip * kc, b, N, s * kStrip,
+                   std::min(kStrip, N - s * kStrip), k0, kc);
       int packed = -1;  // the row block in this thread's tiles
 #pragma omp for schedule(dynamic, 1)
       for (int u = 0; u < RB * G; u++) {
@@ -310,12 +300,24 @@ void gemm_packed(float* out, const float* a, int lda, const float* b, int M, int
         packed = rb;
         for (int s = ST * g / G; s < ST * (g + 1) / G; s++)
           for (int t = b0; t < b1; t++)
-            packed_tile(out + (size_t)t * MR * N + s * NS, N, tiles + (size_t)(t - b0) * MR * kc,
-                        strips + (size_t)s * NS * kc, kc, std::min(MR, M - t * MR),
-                        std::min(NS, N - s * NS), acc);
+            packed_tile(out + (size_t)t * MR * N + s * kStrip, N,
+                        tiles + (size_t)(t - b0) * MR * kc, strips + (size_t)s * kStrip * kc, kc,
+                        std::min(MR, M - t * MR), std::min(kStrip, N - s * kStrip), acc);
       }
     }
   }
+}
+
+}  // namespace
+
+void matmul_nn_ref(float* out, const float* a, const float* b, int M, int K, int N, bool accumulate) {
+  for (int i = 0; i < M; i++)
+    for (int j = 0; j < N; j++) {
+      float* o = out + (size_t)i * N + j;
+      float s = accumulate ? *o : 0.0f;
+      for (int k = 0; k < K; k++) s = std::fma(a[(size_t)i * K + k], b[(size_t)k * N + j], s);
+      *o = s;
+    }
 }
 
 // The paths of matmul_nn and matmul_tn by row count. a has row stride lda ([M, K], or [K, M]
