@@ -384,19 +384,18 @@ static void nn_cols(float* out, int ldo, const float* a, const B* b, int ldb, in
     // panel's rows are 512 bytes apart: read in place, a tile would use half of each line
     // it fetches), each strip (in L1) multiplied by every row tile (from L2); the chains
     // continue through out from one k block to the next
-    constexpr int SW = kStrip;
-    const int n = j1 - j0, NT = (n + SW - 1) / SW;
-    float* strips = scratch(1, (size_t)std::min(K, KC) * NT * SW).data();
+    const int n = j1 - j0, NT = (n + kStrip - 1) / kStrip;
+    float* strips = scratch(1, (size_t)std::min(K, KC) * NT * kStrip).data();
     for (int k0 = 0; k0 < K; k0 += KC) {
       const int kc = std::min(KC, K - k0);
       for (int jt = 0; jt < NT; jt++)
-        pack_strip(strips + (size_t)jt * SW * kc, b, ldb, j0 + jt * SW, std::min(SW, n - jt * SW),
-                   k0, kc);
+        pack_strip(strips + (size_t)jt * kStrip * kc, b, ldb, j0 + jt * kStrip,
+                   std::min(kStrip, n - jt * kStrip), k0, kc);
       for (int jt = 0; jt < NT; jt++)
         for (int i0 = 0; i0 < M; i0 += MR)
-          micro<false, B>(out + j0 + jt * SW, ldo, a + k0, K, strips + (size_t)jt * SW * kc, SW,
-                          kc, i0, std::min(MR, M - i0), 0, std::min(SW, n - jt * SW),
-                          accumulate || k0 > 0);
+          micro<false, B>(out + j0 + jt * kStrip, ldo, a + k0, K,
+                          strips + (size_t)jt * kStrip * kc, kStrip, kc, i0, std::min(MR, M - i0),
+                          0, std::min(kStrip, n - jt * kStrip), accumulate || k0 > 0);
     }
     return;
   }
