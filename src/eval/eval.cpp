@@ -123,8 +123,12 @@ void decode_config_validate(const DecodeConfig& c, int vocab_size) {
 }
 
 std::vector<EvalExample> eval_read_jsonl(const std::string& path) {
+  return eval_parse_jsonl(read_file(path), path);
+}
+
+std::vector<EvalExample> eval_parse_jsonl(const std::string& text, const std::string& path) {
   std::vector<EvalExample> out;
-  std::vector<nlohmann::json> rows = jsonl_parse(read_file(path), path);
+  std::vector<nlohmann::json> rows = jsonl_parse(text, path);
   for (size_t i = 0; i < rows.size(); i++) {
     const nlohmann::json& j = rows[i];
     check(j.is_object() && j.contains("prompt") && j["prompt"].is_string() &&

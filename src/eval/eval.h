@@ -42,6 +42,8 @@ void decode_config_validate(const DecodeConfig& c, int vocab_size);
 
 // Reads {"prompt","answer"} JSONL (optional "id", "task"); throws Error naming file:line.
 std::vector<EvalExample> eval_read_jsonl(const std::string& path);
+// The same on JSONL text in memory; `where` names the source in messages.
+std::vector<EvalExample> eval_parse_jsonl(const std::string& text, const std::string& where);
 
 // The strict answer rule for every configuration: the generated text after the first
 // </think> up to <|endoftext|>, trimmed of ASCII white space; "" when </think> never comes.

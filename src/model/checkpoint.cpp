@@ -126,7 +126,10 @@ std::string join(const std::string& dir, const char* file) {
 }  // namespace
 
 ModelConfig config_load_json(const std::string& path) {
-  std::string text = read_file(path);
+  return config_parse_json(read_file(path), path);
+}
+
+ModelConfig config_parse_json(const std::string& text, const std::string& path) {
   json j;
   try {
     j = json::parse(text);

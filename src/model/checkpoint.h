@@ -10,6 +10,8 @@ namespace softslm {
 
 // Reads <dir>/config.json. Throws Error naming the file and the problem.
 ModelConfig config_load_json(const std::string& path);
+// Parses config.json text in memory; `where` names the source in messages.
+ModelConfig config_parse_json(const std::string& text, const std::string& where);
 // Writes config.json for GPT2LMHeadModel (model_type "gpt2", activation "gelu_new", ...). Atomic.
 void config_save_json(const ModelConfig& cfg, const std::string& path);
 

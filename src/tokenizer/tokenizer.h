@@ -22,6 +22,8 @@ struct Tokenizer {
 // Loads a tokenizer from: a tokenizer.json file, a directory holding tokenizer.json, or a
 // directory holding vocab.json + merges.txt (GPT-2's own files). Throws Error naming the file.
 Tokenizer tokenizer_load(const std::string& path);
+// Parses tokenizer.json text in memory; `where` names the source in messages.
+Tokenizer tokenizer_parse_json(const std::string& text, const std::string& where);
 // Writes Hugging Face tokenizers' tokenizer.json (ByteLevel pre-tokenizer and decoder, BPE
 // model with vocab and merges, added special tokens). Atomic.
 void tokenizer_save(const Tokenizer& tok, const std::string& path);

@@ -16,14 +16,15 @@ namespace {
 
 using nlohmann::json;
 
-json parse_json(const std::string& file) {
-  std::string text = read_file(file);
+json parse_json_text(const std::string& text, const std::string& file) {
   try {
     return json::parse(text);
   } catch (const json::exception& e) {
     fail(file, ": invalid JSON (", e.what(), ")");
   }
 }
+
+json parse_json(const std::string& file) { return parse_json_text(read_file(file), file); }
 
 std::string quoted(const std::string& s) { return "'" + s + "'"; }
 
@@ -149,8 +150,8 @@ Tokenizer load_tokenizer_json_fields(const std::string& file, const json& j) {
   return tok;
 }
 
-Tokenizer load_tokenizer_json(const std::string& file) {
-  json j = parse_json(file);
+Tokenizer load_tokenizer_json(const std::string& file, const std::string* text = nullptr) {
+  json j = text ? parse_json_text(*text, file) : parse_json(file);
   try {
     return load_tokenizer_json_fields(file, j);
   } catch (const json::exception& e) {  // a field of the wrong JSON type
@@ -227,6 +228,10 @@ Tokenizer tokenizer_load(const std::string& path) {
     fail(path, ": directory has neither tokenizer.json nor vocab.json + merges.txt");
   }
   return load_tokenizer_json(path);
+}
+
+Tokenizer tokenizer_parse_json(const std::string& text, const std::string& where) {
+  return load_tokenizer_json(where, &text);
 }
 
 void tokenizer_save(const Tokenizer& tok, const std::string& path) {

@@ -107,9 +107,14 @@ std::string data_file_format(const std::string& path, const std::string& format)
 }
 
 std::vector<Document> data_read_documents(const std::string& path, const std::string& format) {
-  std::string text = read_file(path);
+  return data_parse_documents(read_file(path), data_file_format(path, format), path);
+}
+
+std::vector<Document> data_parse_documents(const std::string& text_in, const std::string& format,
+                                           const std::string& path) {
+  std::string text = text_in;
   std::vector<Document> docs;
-  if (data_file_format(path, format) == "text") {
+  if (format == "text") {
     docs.push_back(Document{"", std::move(text)});
     return docs;
   }

@@ -46,6 +46,10 @@ struct Document {
 std::string data_file_format(const std::string& path, const std::string& format);
 // Reads a file's documents. JSONL errors name file:line.
 std::vector<Document> data_read_documents(const std::string& path, const std::string& format);
+// The same on file text in memory; format is "text" or "jsonl" (resolved, see data_file_format),
+// `where` names the source in messages (as path does).
+std::vector<Document> data_parse_documents(const std::string& text, const std::string& format,
+                                           const std::string& where);
 
 struct TokenStream {
   std::vector<int32_t> tokens;
