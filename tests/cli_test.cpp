@@ -269,7 +269,7 @@ TEST(Cli, PromptsFileIsOneBatchEqualToSingleRuns) {
   }
   write_file_atomic(d + "/bad.jsonl", "{\"prompt\": \"x\"}\n{\"text\": 1}\n");
   expect_one_line_error(run_cli("generate --model " + model_dir() + " --prompts " + d + "/bad.jsonl"),
-                        "bad.jsonl: prompt 2");
+                        "bad.jsonl:2: expected");
 }
 
 TEST(Cli, SoftThinkingRefusesBadParametersAndModelsWithoutTags) {

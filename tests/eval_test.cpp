@@ -95,6 +95,6 @@ TEST(Eval, ReadsExternalSets) {
     eval_read_jsonl(d + "/b.jsonl");
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("b.jsonl: example 1"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("b.jsonl:1: expected"), std::string::npos);
   }
 }

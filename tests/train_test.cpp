@@ -305,7 +305,10 @@ TEST(TrainData, TextFilesAreDocumentsWithSpecials) {
   write_file_atomic(dir + "/a.txt", "Lily had a ball.");
   write_file_atomic(dir + "/b.txt", "<think>Where?</think> In the park.");
   Tokenizer tok = tiny_tokenizer();
-  TokenStream s = data_load_stream({dir + "/a.txt", dir + "/b.txt"}, "auto", true, tok, "");
+  // completion-only loss on plain text would train on every token: refused, naming the file
+  EXPECT_ERROR_HAS(data_load_stream({dir + "/a.txt", dir + "/b.txt"}, "auto", true, tok, ""),
+                   "data.completion_only_loss", "a.txt", "no {\"prompt\"");
+  TokenStream s = data_load_stream({dir + "/a.txt", dir + "/b.txt"}, "auto", false, tok, "");
   EXPECT_EQ(tokenizer_decode(tok, s.tokens),
             "Lily had a ball.<|endoftext|><think>Where?</think> In the park.<|endoftext|>");
   ASSERT_EQ(s.doc_ends.size(), 2u);
@@ -426,13 +429,17 @@ TEST(TrainData, CacheIsReusedAndInvalidated) {
   EXPECT_FALSE(s3.from_cache);
   EXPECT_GT(s3.tokens.size(), s1.tokens.size());
   EXPECT_TRUE(data_load_stream({f}, "auto", false, tok, cache).from_cache);
-  // other options or another tokenizer -> rebuilt
-  EXPECT_FALSE(data_load_stream({f}, "auto", true, tok, cache).from_cache);
+  // other options or another tokenizer -> rebuilt (completion-only loss needs prompts)
+  const std::string g = dir + "/p.jsonl";
+  write_file_atomic(g, "{\"prompt\": \"Where? \", \"completion\": \"In the park.\"}\n");
+  EXPECT_FALSE(data_load_stream({g}, "auto", false, tok, cache).from_cache);
+  EXPECT_TRUE(data_load_stream({g}, "auto", false, tok, cache).from_cache);
+  EXPECT_FALSE(data_load_stream({g}, "auto", true, tok, cache).from_cache);
   Tokenizer tok2 = tokenizer_train({repeat(kStory, 4)}, 280, {kEndOfText});
-  EXPECT_FALSE(data_load_stream({f}, "auto", true, tok2, cache).from_cache);
+  EXPECT_FALSE(data_load_stream({g}, "auto", true, tok2, cache).from_cache);
   // a corrupt cache is rebuilt, not trusted
   write_file_atomic(cache, "SSLMTOK1garbage");
-  EXPECT_FALSE(data_load_stream({f}, "auto", true, tok2, cache).from_cache);
+  EXPECT_FALSE(data_load_stream({g}, "auto", true, tok2, cache).from_cache);
   std::filesystem::remove_all(dir);
 }
 
@@ -517,9 +524,14 @@ TEST(TrainLoop, LossFallsOnRepetitiveCorpus) {
   Tokenizer tok = tokenizer_load(dir + "/out");
   EXPECT_EQ(m.cfg.n_layer, 2);
   EXPECT_EQ(m.cfg.eos_token_id, tokenizer_special_id(tok, kEndOfText));
-  // a second run reuses the data cache
+  // a second run in the same directory is refused (it would overwrite the checkpoint)...
+  const size_t saved_size = read_file(dir + "/out/model.safetensors").size();
   c.steps = 1;
   c.eval_batches = 1;
+  EXPECT_ERROR_HAS(train_run(c, opt), "already holds a checkpoint", "--resume", "--overwrite");
+  EXPECT_EQ(read_file(dir + "/out/model.safetensors").size(), saved_size);
+  // ... unless asked to start afresh, and then it reuses the data cache
+  opt.overwrite = true;
   EXPECT_TRUE(train_run(c, opt).data_from_cache);
   std::filesystem::remove_all(dir);
 }
@@ -613,13 +625,13 @@ TEST(TrainLoop, ResumeIsBitIdenticalToAnUninterruptedRun) {
   TrainConfig none = a;
   none.out_dir = dir + "/nothing";
   EXPECT_ERROR_HAS(train_run(none, opt), "cannot resume", "train_state.bin");
-  // a state that does not belong to the saved weights (torn checkpoint) is reported
+  // a damaged state (parameters that do not match their hash) is reported
   TrainState torn = train_state_load(dir + "/split/train_state.bin");
   torn.params_hash ^= 1;
   train_state_save(torn, dir + "/split/train_state.bin");
   TrainConfig more = b;
   more.steps = 25;
-  EXPECT_ERROR_HAS(train_run(more, opt), "cannot resume", "does not belong");
+  EXPECT_ERROR_HAS(train_run(more, opt), "train_state.bin", "do not match their hash");
   std::filesystem::remove_all(dir);
 }
 

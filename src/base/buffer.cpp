@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "base/error.h"
+#include "base/io.h"
 
 namespace softslm {
 
@@ -18,6 +19,12 @@ void BufferFree::operator()(void* p) const {
     munmap(p, mapped);
   else
     std::free(p);
+}
+
+void buffer_check_fits(double bytes, const std::string& what) {
+  const double avail = (double)memory_available_bytes();
+  check(bytes <= avail, what, " needs ", bytes_str(bytes), " of memory; ", bytes_str(avail),
+        " available");
 }
 
 std::unique_ptr<void, BufferFree> buffer_bytes(size_t n_bytes) {

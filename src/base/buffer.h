@@ -6,6 +6,7 @@
 #pragma once
 #include <cstddef>
 #include <memory>
+#include <string>
 
 namespace softslm {
 
@@ -21,6 +22,10 @@ using Buffer = std::unique_ptr<T[], BufferFree>;
 // 2 MiB aligned and huge-page advised (freed back to the kernel, never left in the heap).
 // Throws Error naming the size when the allocation fails.
 std::unique_ptr<void, BufferFree> buffer_bytes(size_t n_bytes);
+
+// Throws Error "<what> needs X of memory; Y available" when bytes exceed what this process
+// may still use: sizes from configs are checked before anything is allocated.
+void buffer_check_fits(double bytes, const std::string& what);
 
 template <typename T>
 Buffer<T> buffer_zeroed(size_t n) {

@@ -7,6 +7,8 @@
 namespace softslm {
 
 // Rows of a JSONL text; throws Error "<where>:<line>: not valid JSON" on a bad line.
-std::vector<nlohmann::json> jsonl_parse(const std::string& text, const std::string& where);
+// line_numbers (optional) receives each row's 1-based line, for messages about a row.
+std::vector<nlohmann::json> jsonl_parse(const std::string& text, const std::string& where,
+                                        std::vector<int>* line_numbers = nullptr);
 
 }  // namespace softslm

@@ -2,8 +2,12 @@
 
 #include <omp.h>
 
+#include <charconv>
+#include <cstdint>
+
 #include "base/error.h"
 #include "base/io.h"
+#include "base/threads.h"
 #include "model/checkpoint.h"
 
 namespace softslm {
@@ -28,9 +32,21 @@ std::string text_from(const std::string& inline_text, const std::string& file, b
   return inline_given ? inline_text : read_file(file);
 }
 
+CLI::Validator seed_check() {
+  return CLI::Validator(
+      [](std::string& v) -> std::string {
+        uint64_t x;
+        auto r = std::from_chars(v.data(), v.data() + v.size(), x);
+        if (v.empty() || r.ec != std::errc() || r.ptr != v.data() + v.size())
+          return "expected an integer in [0, 18446744073709551615], got '" + v + "'";
+        return "";
+      },
+      "SEED");
+}
+
 void set_threads(int threads) {
-  check(threads >= 0, "--threads must be >= 0 (0 = all cores; got ", threads, ")");
-  if (threads > 0) omp_set_num_threads(threads);
+  int n = threads_resolve(threads, "--threads");
+  if (threads > 0) omp_set_num_threads(n);  // 0: OpenMP's default (OMP_NUM_THREADS or all)
 }
 
 }  // namespace softslm

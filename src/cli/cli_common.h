@@ -1,5 +1,6 @@
 // Pieces the sub-commands share: loading a model directory, JSON output, text input.
 #pragma once
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -24,7 +25,11 @@ std::string json_dump(const nlohmann::json& j, int indent = 2);
 std::string text_from(const std::string& inline_text, const std::string& file, bool inline_given,
                       const char* what);
 
-// Sets OpenMP threads (0 = all cores); rejects negatives.
+// CLI11 check for a seed flag: a decimal integer in [0, 2^64 - 1], so that -1, 2^64 or 1e23
+// are refused instead of wrapping or saturating to the same seed.
+CLI::Validator seed_check();
+
+// Sets OpenMP threads (0 = all cores); rejects negatives and more than the cores.
 void set_threads(int threads);
 
 }  // namespace softslm

@@ -4,6 +4,7 @@
 
 #include "base/error.h"
 #include "base/io.h"
+#include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "tasks/tasks.h"
 
@@ -57,7 +58,8 @@ void register_data(CLI::App& app) {
   c->add_option("--split", a->spec.split,
                 "train, val or test (each prompt belongs to one split, by a hash of it)")
       ->capture_default_str();
-  c->add_option("-s,--seed", a->spec.seed, "Random seed")->capture_default_str();
+  c->add_option("-s,--seed", a->spec.seed, "Random seed")
+      ->check(seed_check())->capture_default_str();
   c->add_option("-o,--out", a->out, "Output JSONL file (written atomically)")->required();
   c->add_flag("--no-cot", a->no_cot, "Empty chain of thought: <think></think>answer");
   std::vector<FlagGroup> groups(3);

@@ -59,7 +59,7 @@ void run_eval(const EvalArgs& a) {
       spec.seed = a.data_seed;
       spec.n = a.n;
       for (const TaskInstance& in : data_generate(spec))
-        examples.push_back({in.id, in.task, in.prompt, in.answer});
+        examples.push_back({in.id, in.task, in.prompt, in.answer, ""});
     }
   }
   LoadedModel lm = load_model_dir(a.model);
@@ -107,7 +107,8 @@ void register_eval(CLI::App& app) {
   c->add_option("--task", a->task, "add, mul, path, a comma list, or all (generated test sets)");
   c->add_option("-n,--n", a->n, "Examples per task")->capture_default_str();
   c->add_option("--split", a->split, "Split of generated sets")->capture_default_str();
-  c->add_option("--data-seed", a->data_seed, "Seed of generated sets")->capture_default_str();
+  c->add_option("--data-seed", a->data_seed, "Seed of generated sets")
+      ->check(seed_check())->capture_default_str();
   c->add_option("--data", a->data, "JSONL of {\"prompt\", \"answer\"} (optional \"id\", \"task\")");
   c->add_option("--decode", a->decode,
                 "Decoding configurations (comma list): greedy, sampled, soft, soft-gumbel, "
@@ -120,7 +121,8 @@ void register_eval(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--samples", a->opt.samples, "Samples per prompt (pass@1 averaged, pass@k)")
       ->capture_default_str();
-  c->add_option("-s,--seed", a->opt.seed, "Sampling seed")->capture_default_str();
+  c->add_option("-s,--seed", a->opt.seed, "Sampling seed")
+      ->check(seed_check())->capture_default_str();
   c->add_option("--max-new-tokens", a->opt.max_new_tokens, "Token budget per generation")
       ->capture_default_str();
   c->add_option("--batch", a->opt.batch, "Sequences decoded together")->capture_default_str();

@@ -27,17 +27,27 @@ struct GenerateArgs {
   bool json = false, no_stream = false, soft = false;
 };
 
-std::vector<std::pair<std::string, std::string>> read_prompts_jsonl(const std::string& path) {
-  std::vector<std::pair<std::string, std::string>> out;  // id, prompt
-  std::vector<nlohmann::json> rows = jsonl_parse(read_file(path), path);
+struct Prompt {
+  std::string id, text, where;  // where: "file:line" (for messages), "--prompt" for one prompt
+};
+
+// Decoded as batches of at most this many prompts (a KV cache each): memory stays bounded
+// for a file of any length; seeds stay those of one batch (prompt i: seed + i).
+constexpr size_t kMaxBatch = 64;
+
+std::vector<Prompt> read_prompts_jsonl(const std::string& path) {
+  std::vector<Prompt> out;
+  std::vector<int> lines;
+  std::vector<nlohmann::json> rows = jsonl_parse(read_file(path), path, &lines);
   for (size_t i = 0; i < rows.size(); i++) {
     const nlohmann::json& j = rows[i];
-    check(j.is_object() && j.contains("prompt") && j["prompt"].is_string(), path, ": prompt ",
-          i + 1, ": expected an object with a string \"prompt\"");
+    const std::string where = path + ":" + std::to_string(lines[i]);
+    check(j.is_object() && j.contains("prompt") && j["prompt"].is_string(), where,
+          ": expected an object with a string \"prompt\"");
     std::string id = j.contains("id") ? (j["id"].is_string() ? j["id"].get<std::string>()
                                                              : j["id"].dump())
                                       : std::to_string(i);
-    out.emplace_back(id, j["prompt"].get<std::string>());
+    out.push_back({id, j["prompt"].get<std::string>(), where});
   }
   check(!out.empty(), path, ": no prompts");
   return out;
@@ -52,22 +62,35 @@ void run_generate(GenerateArgs& a, bool prompt_given) {
   for (const auto& kv : a.sets) soft_config_set(s, kv);
   if (a.soft && s.mode == ThinkMode::kOff) s.mode = ThinkMode::kThinkTags;
   const bool soft = s.mode != ThinkMode::kOff;
-  std::vector<std::pair<std::string, std::string>> prompts;
+  check(soft || (a.sets.empty() && a.soft_config.empty()),
+        a.sets.empty() ? "--soft-config" : "--set",
+        " sets soft-thinking keys, which plain decoding does not use: add --soft-thinking "
+        "(or set mode: think_tags / entropy_gate)");
+  std::vector<Prompt> prompts;
   if (!a.prompts_jsonl.empty()) {
     check(!prompt_given && a.prompt_file.empty(), "give --prompts or a single prompt, not both");
     prompts = read_prompts_jsonl(a.prompts_jsonl);
   } else {
-    prompts.emplace_back("0", text_from(a.prompt, a.prompt_file, prompt_given, "prompt"));
+    prompts.push_back({"0", text_from(a.prompt, a.prompt_file, prompt_given, "prompt"),
+                       prompt_given ? "--prompt" : a.prompt_file});
   }
   LoadedModel lm = load_model_dir(a.model);
   p.eos_id = lm.eos_id;
   p.think_open_id = tokenizer_special_id(lm.tok, kThinkOpen);
   p.think_close_id = tokenizer_special_id(lm.tok, kThinkClose);
-  generate_params_validate(p, lm.model.cfg.vocab_size);
+  p.vocab_limit = tokenizer_vocab_size(lm.tok);  // rows past the tokenizer are never sampled
+  generate_params_validate(p, p.vocab_limit);
+  const int n_ctx = lm.model.cfg.n_ctx;
   std::vector<std::vector<int>> ids;
   for (const auto& pr : prompts) {
-    ids.push_back(tokenizer_encode(lm.tok, pr.second, /*allow_special=*/true));
+    ids.push_back(tokenizer_encode(lm.tok, pr.text, /*allow_special=*/true));
     if (ids.back().empty()) ids.back().push_back(lm.eos_id);  // empty prompt: start a document
+    const std::vector<int>& t = ids.back();
+    const int n = (int)t.size() + (s.mode == ThinkMode::kThinkTags && s.insert_think &&
+                                   t.back() != p.think_open_id);
+    check(n < n_ctx, pr.where, pr.where == "--prompt" ? "" : " (id " + pr.id + ")",
+          ": the prompt is ", n, " tokens; the model's context is ", n_ctx, " (at most ",
+          n_ctx - 1, " leave room to generate)");
   }
   const bool batch = prompts.size() > 1 || !a.prompts_jsonl.empty();
   const bool stream = !a.json && !a.no_stream && !batch;
@@ -85,7 +108,7 @@ void run_generate(GenerateArgs& a, bool prompt_given) {
     if (!a.trace.empty()) trace += json_dump(trace_record_json(r, lm.tok), -1) + "\n";
     if (!stream) return;
     if (!echoed) {
-      put(prompts[0].second + (r.thinking && s.mode == ThinkMode::kThinkTags ? "\n" : ""));
+      put(prompts[0].text + (r.thinking && s.mode == ThinkMode::kThinkTags ? "\n" : ""));
       echoed = true;
     }
     if (r.token == lm.eos_id) return;
@@ -102,8 +125,25 @@ void run_generate(GenerateArgs& a, bool prompt_given) {
   };
   auto t0 = std::chrono::steady_clock::now();
   // the model is handed over: its matrices are packed in place (no second copy)
-  std::vector<SeqResult> res =
-      generate(inference_weights_create(std::move(lm.model), p.dtype), ids, p, hook);
+  std::shared_ptr<const InferenceWeights> weights =
+      inference_weights_create(std::move(lm.model), p.dtype);
+  std::vector<SeqResult> res;
+  for (size_t start = 0; start < ids.size(); start += kMaxBatch) {
+    std::vector<std::vector<int>> part(ids.begin() + start,
+                                       ids.begin() + std::min(ids.size(), start + kMaxBatch));
+    GenerateParams bp = p;
+    bp.seed = p.seed + start;  // prompt i of the file draws from seed + i, as in one batch
+    StepHook part_hook = [&](const StepRecord& r, const float* x) {
+      StepRecord g = r;
+      g.seq = (int)(r.seq + start);
+      hook(g, x);
+    };
+    for (SeqResult& r : generate(weights, part, bp, part_hook)) res.push_back(std::move(r));
+  }
+  for (size_t i = 0; i < res.size(); i++)
+    check(res[i].error.empty(), prompts[i].where,
+          prompts[i].where == "--prompt" ? "" : " (id " + prompts[i].id + ")", ": ",
+          res[i].error);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!a.trace.empty()) write_file_atomic(a.trace, trace);
   size_t total = 0;
@@ -112,8 +152,8 @@ void run_generate(GenerateArgs& a, bool prompt_given) {
   if (a.json || batch) {
     for (size_t i = 0; i < res.size(); i++) {
       nlohmann::json j = seq_result_json(res[i], lm.tok, lm.eos_id, p.think_close_id);
-      j["id"] = prompts[i].first;
-      j["prompt"] = prompts[i].second;
+      j["id"] = prompts[i].id;
+      j["prompt"] = prompts[i].text;
       j["mode"] = think_mode_name(s.mode);
       if (!batch) j["seconds"] = secs, j["tokens_per_s"] = tps;
       std::cout << json_dump(j, batch ? -1 : 2) << "\n";
@@ -126,7 +166,7 @@ void run_generate(GenerateArgs& a, bool prompt_given) {
   SeqText t = seq_text(r, lm.tok, lm.eos_id, p.think_close_id);
   if (in_thinking) put(std::string(" [/thinking: unfinished]") + reset + "\n");
   if (!stream || !echoed) {
-    std::cout << prompts[0].second;
+    std::cout << prompts[0].text;
     if (soft && !t.thinking.empty())
       std::cout << "\n" << dim << "[thinking] " << t.thinking << " [/thinking: "
                 << (r.think_end.empty() ? "unfinished" : r.think_end) << "]" << reset << "\n";
@@ -168,6 +208,7 @@ void register_generate(CLI::App& app) {
                 "Maximum tokens to generate (thinking included)")
       ->capture_default_str();
   c->add_option("-s,--seed", a->params.seed, "Random seed (prompt i of a batch uses seed + i)")
+      ->check(seed_check())
       ->capture_default_str();
   c->add_option("--threads", a->threads, "Threads; 0 = all cores")->capture_default_str();
   c->add_option("--dtype", a->dtype, "Weights for the matrix products: f32, or bf16 (faster, logits ~1e-3 off)")

@@ -23,7 +23,7 @@ struct TrainArgs {
   std::string out;
   int64_t steps = 0;
   int64_t stop_at = 0;
-  bool resume = false;
+  bool resume = false, overwrite = false, stop_at_given = false;
   bool quiet = false;
 };
 
@@ -43,11 +43,14 @@ void run_train(const TrainArgs& a) {
     check(a.steps > 0, "--steps must be >= 1 (got ", a.steps, ")");
     cfg.steps = a.steps;
   }
-  check(a.stop_at >= 0, "--stop-at must be >= 0 (got ", a.stop_at, ")");
+  check(!a.stop_at_given || a.stop_at >= 1, "--stop-at must be >= 1 (got ", a.stop_at, ")");
+  check(a.stop_at <= cfg.steps, "--stop-at ", a.stop_at, " is beyond steps = ", cfg.steps);
+  check(!(a.resume && a.overwrite), "give --resume or --overwrite, not both");
   train_config_validate(cfg);  // before any work or any file is written
 
   TrainOptions opt;
   opt.resume = a.resume;
+  opt.overwrite = a.overwrite;
   opt.stop_at = a.stop_at;
   opt.quiet = a.quiet;
   opt.interrupt = &g_interrupt;
@@ -83,10 +86,17 @@ void register_train(CLI::App& app) {
   cmd->add_flag("--resume", a->resume,
                 "continue from out_dir's checkpoint (without --config: reuse its "
                 "train_config.yaml); bit-identical to an uninterrupted run");
-  cmd->add_option("--stop-at", a->stop_at,
-                  "stop with a checkpoint after this step, keeping the schedule of `steps`");
+  cmd->add_flag("--overwrite", a->overwrite,
+                "start afresh in an out_dir that already holds a checkpoint (without it, "
+                "that is an error)");
+  auto* stop = cmd->add_option("--stop-at", a->stop_at,
+                               "stop with a checkpoint after this step (1..steps), keeping the "
+                               "schedule of `steps`");
   cmd->add_flag("-q,--quiet", a->quiet, "no progress output");
-  cmd->callback([a] { run_train(*a); });
+  cmd->callback([a, stop] {
+    a->stop_at_given = stop->count() > 0;
+    run_train(*a);
+  });
 }
 
 }  // namespace softslm

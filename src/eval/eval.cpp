@@ -128,13 +128,16 @@ std::vector<EvalExample> eval_read_jsonl(const std::string& path) {
 
 std::vector<EvalExample> eval_parse_jsonl(const std::string& text, const std::string& path) {
   std::vector<EvalExample> out;
-  std::vector<nlohmann::json> rows = jsonl_parse(text, path);
+  std::vector<int> lines;
+  std::vector<nlohmann::json> rows = jsonl_parse(text, path, &lines);
   for (size_t i = 0; i < rows.size(); i++) {
     const nlohmann::json& j = rows[i];
+    const std::string where = path + ":" + std::to_string(lines[i]);
     check(j.is_object() && j.contains("prompt") && j["prompt"].is_string() &&
               j.contains("answer") && j["answer"].is_string(),
-          path, ": example ", i + 1, ": expected {\"prompt\": string, \"answer\": string}");
+          where, ": expected {\"prompt\": string, \"answer\": string}");
     EvalExample e;
+    e.where = where;
     e.prompt = j["prompt"];
     e.answer = j["answer"];
     e.id = j.contains("id") ? (j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump())
@@ -207,7 +210,8 @@ EvalRun eval_run(std::shared_ptr<const InferenceWeights> weights, const Tokenize
   p.think_open_id = tokenizer_special_id(tok, kThinkOpen);
   p.think_close_id = tokenizer_special_id(tok, kThinkClose);
   check(p.eos_id >= 0, "the model's tokenizer has no ", kEndOfText);
-  generate_params_validate(p, m.cfg.vocab_size);
+  p.vocab_limit = tokenizer_vocab_size(tok);
+  generate_params_validate(p, std::min(p.vocab_limit, m.cfg.vocab_size));
   EvalRun run;
   run.config = cfg;
   const int k = opt.samples, total = (int)examples.size() * k;
@@ -219,6 +223,14 @@ EvalRun eval_run(std::shared_ptr<const InferenceWeights> weights, const Tokenize
       if (prompts[i].empty() || prompts[i].back() != p.think_open_id)
         prompts[i].push_back(p.think_open_id);
     }
+    const EvalExample& ex = examples[i];
+    const std::string where = (ex.where.empty() ? "example" : ex.where) + " (id " + ex.id + ")";
+    check(!prompts[i].empty(), where, ": the prompt is empty");
+    const int n = (int)prompts[i].size() + (p.soft.mode == ThinkMode::kThinkTags &&
+                                           p.soft.insert_think &&
+                                           prompts[i].back() != p.think_open_id);
+    check(n < m.cfg.n_ctx, where, ": the prompt is ", n, " tokens; the model's context is ",
+          m.cfg.n_ctx, " (at most ", m.cfg.n_ctx - 1, " leave room to generate)");
   }
   const int n_trace = std::min<int>(opt.trace_examples, (int)examples.size());
   run.traces.resize(n_trace);
@@ -249,6 +261,9 @@ EvalRun eval_run(std::shared_ptr<const InferenceWeights> weights, const Tokenize
           o.thinking_tokens = t;
           break;
         }
+      const EvalExample& ex = examples[o.example];
+      check(r.error.empty(), ex.where.empty() ? "example" : ex.where, " (id ", ex.id, "): ",
+            r.error);
       o.think_end = r.think_end;
       o.stop_reason = r.stop_reason;
       o.output = tokenizer_decode(tok, r.tokens);

@@ -15,6 +15,7 @@ namespace softslm {
 
 struct EvalExample {
   std::string id, task, prompt, answer;  // task may be "" for external sets
+  std::string where;  // "file:line" of a read example ("" when generated): for messages
 };
 
 // A named decoding configuration. Plain decoding (mode off) samples every token with the

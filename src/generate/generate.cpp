@@ -1,5 +1,6 @@
 #include "generate/generate.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "base/error.h"
@@ -36,6 +37,12 @@ void generate_params_validate(const GenerateParams& p, int vocab_size) {
 }
 
 namespace {
+
+bool all_finite(const float* x, int n) {
+  float acc = 0;  // x * 0 is 0 for a finite x, NaN for inf or NaN
+  for (int i = 0; i < n; i++) acc += x[i] * 0.0f;
+  return acc == 0.0f;
+}
 
 struct SeqState {
   int pos;             // next position to fill
@@ -138,7 +145,9 @@ std::vector<SeqResult> generate(std::shared_ptr<const InferenceWeights> w,
   check(w->dtype == P.dtype, "generate: the packed weights' dtype differs from the params' dtype");
   const Model& m = *w->model;
   const int S = (int)prompts.size(), V = m.cfg.vocab_size, C = m.cfg.n_embd, n_ctx = m.cfg.n_ctx;
-  generate_params_validate(P, V);
+  // the ids that can be sampled: the logits rows past the tokenizer are never looked at
+  const int Vs = P.vocab_limit > 0 ? std::min(P.vocab_limit, V) : V;
+  generate_params_validate(P, Vs);
   check(S > 0, "generate needs at least one prompt");
   const bool tags = P.soft.mode == ThinkMode::kThinkTags;
   std::vector<SeqState> st(S);
@@ -192,8 +201,16 @@ std::vector<SeqResult> generate(std::shared_ptr<const InferenceWeights> w,
       if (q.done) continue;
       StepInput next;
       recs[s].seq = s;
-      step_sequence(P, q, res[s], logits.data() + (size_t)row_of[s] * V, V, probs.data(), smp,
-                    recs[s], next);
+      const float* lg = logits.data() + (size_t)row_of[s] * V;
+      if (!all_finite(lg, Vs)) {  // overflow in the activations: stop, never sample garbage
+        q.done = true;
+        res[s].stop_reason = "non_finite";
+        res[s].error = "the logits became non-finite at generated token " +
+                       std::to_string(res[s].tokens.size() + 1) + " (position " +
+                       std::to_string(q.pos) + ")";
+        continue;
+      }
+      step_sequence(P, q, res[s], lg, Vs, probs.data(), smp, recs[s], next);
       if (!q.done && q.pos >= n_ctx) {
         q.done = true;
         res[s].stop_reason = "context";

@@ -44,6 +44,8 @@ struct GenerateParams {
   int eos_id = -1;            // stop when this token is emitted (-1: never)
   int think_open_id = -1;     // <think> / </think> ids; think-tags mode requires both
   int think_close_id = -1;
+  int vocab_limit = 0;        // only ids < vocab_limit are ever sampled or mixed into a concept
+                              // (the tokenizer's ids: rows no token owns are masked); 0 = all
 };
 
 // Throws Error naming the bad field (sampler ranges, max_topk vs vocab_size, tau < 0, L < 1, ...).
@@ -71,7 +73,9 @@ struct SeqResult {
   int thinking_steps = 0;       // soft steps (concept tokens fed)
   std::string think_end;        // how thinking ended: end_tag | cold_stop | budget |
                                 // entropy_gate | "" (never started or never ended)
-  std::string stop_reason;      // eos | max_new_tokens | context | after_cold_stop
+  std::string stop_reason;      // eos | max_new_tokens | context | after_cold_stop |
+                                // non_finite (then `error` says where)
+  std::string error;            // why the sequence was stopped early; "" when it was not
 };
 
 // Called after every generated step; `input` [C] is the vector the model is fed next for

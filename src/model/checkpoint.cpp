@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <climits>
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -119,6 +120,25 @@ bool is_attn_buffer(std::string_view name) {
   return rest == ".attn.bias" || rest == ".attn.masked_bias";
 }
 
+// Every weight must be a finite number: a NaN or inf would travel silently into every logit.
+void check_finite(const float* w, const std::vector<size_t>& shape, const std::string& path,
+                  const std::string& name) {
+  size_t n = 1;
+  for (size_t d : shape) n *= d;
+  for (size_t i = 0; i < n; i++) {
+    if (std::isfinite(w[i])) continue;
+    std::string at = "[";  // the element's index in the tensor's shape
+    size_t rest = i, stride = n;
+    for (size_t k = 0; k < shape.size(); k++) {
+      stride /= shape[k];
+      at += (k ? ", " : "") + std::to_string(rest / stride);
+      rest %= stride;
+    }
+    fail(path, ": tensor '", name, "' holds ", std::isnan(w[i]) ? "NaN" : "an infinity", " at ",
+         at, "] (weights must be finite)");
+  }
+}
+
 std::string join(const std::string& dir, const char* file) {
   return (std::filesystem::path(dir) / file).string();
 }
@@ -212,11 +232,20 @@ Model model_load(const std::string& dir) {
   check(std::filesystem::is_directory(dir, ec), dir,
         ": not a directory (expected a model directory with config.json and model.safetensors)");
   const std::string cfg_path = join(dir, "config.json"), st_path = join(dir, "model.safetensors");
-  for (const std::string& p : {cfg_path, st_path})
-    check(file_exists(p), p,
-          ": missing (a model directory needs config.json and model.safetensors)");
+  for (const std::string& p : {cfg_path, st_path}) {
+    bool there = std::filesystem::exists(p, ec);  // false without an error: not there
+    check(!ec, p, ": cannot read (", ec.message(), ")");
+    check(there, p, ": missing (a model directory needs config.json and model.safetensors)");
+  }
 
-  Model m = model_create(config_load_json(cfg_path));
+  Model m;
+  try {
+    m = model_create(config_load_json(cfg_path));
+  } catch (const Error& e) {
+    std::string what = e.what();
+    if (what.rfind(cfg_path, 0) == 0) throw;
+    fail(cfg_path, ": ", what);
+  }
   SafetensorsFile f = safetensors_read(st_path);
   std::vector<ParamSpec> specs = param_specs(m);
   std::unordered_map<std::string, size_t> index;
@@ -253,7 +282,10 @@ Model model_load(const std::string& dir) {
           shape_str(lm_head->shape), ", expected ", shape_str(specs[0].shape),
           " (tied to wte.weight)");
 
-  for (size_t i = 0; i < specs.size(); i++) safetensors_to_f32(f, *found[i], specs[i].dst);
+  for (size_t i = 0; i < specs.size(); i++) {
+    safetensors_to_f32(f, *found[i], specs[i].dst);
+    check_finite(specs[i].dst, specs[i].shape, st_path, found[i]->name);
+  }
   if (lm_head) {  // softslm always ties the LM head to wte; refuse a genuinely untied one
     std::vector<float> tmp;
     tmp.resize(specs[0].shape[0] * specs[0].shape[1]);

@@ -12,11 +12,13 @@ namespace {
 
 constexpr int kNumActTensors = 21;
 
-// Sizes in ActTensors order. For the gradient set, att/logits/losses get size 0.
-void act_sizes(const ModelConfig& c, int B, int T, size_t s[kNumActTensors], bool grads) {
-  size_t L = c.n_layer, C = c.n_embd, NH = c.n_head, V = c.vocab_size, BT = (size_t)B * T;
-  size_t v[kNumActTensors] = {BT * C,     L * BT * C,     L * BT,     L * BT,         L * BT * 3 * C,
-                              L * BT * C, L * B * NH * T * T, L * BT * C, L * BT * C, L * BT * C,
+// Sizes in ActTensors order (N: size_t, or double for estimates that must not overflow). For
+// the gradient set, att/logits/losses get size 0.
+template <typename N>
+void act_sizes(const ModelConfig& c, int B, int T, N s[kNumActTensors], bool grads) {
+  N L = c.n_layer, C = c.n_embd, NH = c.n_head, V = c.vocab_size, BT = (N)B * T;
+  N v[kNumActTensors] = {BT * C,     L * BT * C,     L * BT,     L * BT,         L * BT * 3 * C,
+                              L * BT * C, L * B * NH * T * (N)T, L * BT * C, L * BT * C, L * BT * C,
                               L * BT,     L * BT,         L * BT * 4 * C, L * BT * 4 * C, L * BT * C,
                               L * BT * C, BT * C,         BT,         BT,             BT * V,
                               BT};
@@ -43,6 +45,15 @@ Buffer<float> act_alloc(ActTensors& a, const ModelConfig& c, int B, int T, bool 
 }
 
 }  // namespace
+
+double train_graph_bytes(const ModelConfig& c, int B, int T) {
+  double fwd[kNumActTensors], bwd[kNumActTensors], n = 0;
+  act_sizes(c, B, T, fwd, false);
+  act_sizes(c, B, T, bwd, true);
+  for (int i = 0; i < kNumActTensors; i++) n += fwd[i] + bwd[i];
+  n += param_count(c) + 2.0 * c.vocab_size * c.n_embd;  // gradients, wteT and dwteT
+  return n * sizeof(float) + 2.0 * B * T * sizeof(int);
+}
 
 TrainGraph train_graph_create(const Model& m, int B, int T) {
   check(B > 0 && T > 0, "training batch must be positive (B=", B, ", T=", T, ")");

@@ -45,6 +45,9 @@ struct TrainGraph {
 };
 
 TrainGraph train_graph_create(const Model& m, int B, int T);
+// Bytes train_graph_create allocates (activations, their gradients, the parameter gradients
+// and the LM-head copies), in floating point: no overflow for absurd sizes.
+double train_graph_bytes(const ModelConfig& c, int B, int T);
 
 // inputs [B, T] token ids; targets [B, T] next-token ids, -1 = no loss at that position
 // (targets may be null: logits -> probs only). Returns the mean loss over counted targets.

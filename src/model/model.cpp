@@ -1,6 +1,7 @@
 #include "model/model.h"
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "base/error.h"
@@ -43,8 +44,32 @@ ParamTensors param_carve(float* memory, const ModelConfig& cfg) {
   return p;
 }
 
+double param_count(const ModelConfig& c) {
+  const double V = c.vocab_size, T = c.n_ctx, C = c.n_embd, L = c.n_layer;
+  return V * C + T * C + L * (12 * C * C + 13 * C) + 2 * C;
+}
+
+void config_check_memory(const ModelConfig& c) {
+  const double V = c.vocab_size, T = c.n_ctx, C = c.n_embd, L = c.n_layer;
+  const double n = param_count(c);
+  // the part that dominates: embeddings (vocab_size), positions (n_positions), layers
+  const double parts[3] = {V * C, T * C, L * (12 * C * C + 13 * C)};
+  const char* names[3] = {"vocab_size", "n_positions", "n_layer"};
+  const long vals[3] = {c.vocab_size, c.n_ctx, c.n_layer};
+  int big = 0;
+  for (int i = 1; i < 3; i++)
+    if (parts[i] > parts[big]) big = i;
+  char count[32];
+  std::snprintf(count, sizeof count, "%.3g", n);
+  buffer_check_fits(n * sizeof(float), "config: a model of " + std::string(count) +
+                                           " parameters (most from " + names[big] + " " +
+                                           std::to_string(vals[big]) + " with n_embd " +
+                                           std::to_string(c.n_embd) + ")");
+}
+
 Model model_create(const ModelConfig& cfg) {
   config_validate(cfg);
+  config_check_memory(cfg);
   Model m;
   m.cfg = cfg;
   for (size_t s : param_sizes(cfg)) m.num_params += s;

@@ -45,7 +45,12 @@ struct Model {
   ParamTensors p{};
 };
 
-// Allocates a zeroed model (validates cfg).
+// The parameter count of cfg, in floating point (no overflow for absurd sizes).
+double param_count(const ModelConfig& cfg);
+// Throws Error when cfg's parameters do not fit in memory, naming the sizes at fault.
+void config_check_memory(const ModelConfig& cfg);
+
+// Allocates a zeroed model (validates cfg and its size against memory).
 Model model_create(const ModelConfig& cfg);
 // GPT-2 initialisation: N(0, 0.02) weights, residual projections scaled by 1/sqrt(2L),
 // zero biases, unit LayerNorm gains. Same seed -> same weights.

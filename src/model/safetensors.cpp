@@ -116,7 +116,7 @@ size_t safetensors_dtype_size(std::string_view dtype) {
 }
 
 SafetensorsFile safetensors_read(const std::string& path) {
-  return safetensors_parse(read_file(path), path);
+  return safetensors_parse(read_file(path, memory_available_bytes()), path);
 }
 
 SafetensorsFile safetensors_parse(std::string bytes, const std::string& path) {

@@ -1,6 +1,7 @@
 #include "sampling/sampling.h"
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <vector>
 
@@ -10,21 +11,25 @@
 namespace softslm {
 
 float softmax_temperature(const float* logits, int V, float temperature, float* probs) {
-  const float inv_t = 1.0f / temperature;
+  // 1 / T stays finite for a tiny T (1e-40 is subnormal: its inverse overflows), and z is
+  // clamped at -88, where exp_fast already clamps: (l - max) * (1 / T) is then never NaN or
+  // -inf, and a tiny T gives the one-hot (or tied) limit instead of garbage
+  const float inv_t = std::min(1.0f / temperature, FLT_MAX), z_lo = -88.0f;
   // the maximum (exact in any order), then one pass: e_v = exp(z_v), z_v = (l_v - max) / T,
   // S = sum e_v and D = sum e_v z_v in 16 lanes each; H = log S - D / S
   const float mx = max_of(logits, V);
   int v = 0;
   v16 s16 = {}, d16 = {};
+  const v16 lo16 = v16_set1(z_lo);
   for (v = 0; v + 16 <= V; v += 16) {
-    v16 z = (v16_load(logits + v) - mx) * inv_t, e = exp_fast(z);
+    v16 z = sel_max(lo16, (v16_load(logits + v) - mx) * inv_t), e = exp_fast(z);
     v16_store(probs + v, e);
     s16 += e;
     d16 += e * z;
   }
   float sum = v16_hsum(s16), dot = v16_hsum(d16);
   for (; v < V; v++) {
-    float z = (logits[v] - mx) * inv_t, e = exp_fast(z);
+    float z = std::max(z_lo, (logits[v] - mx) * inv_t), e = exp_fast(z);
     probs[v] = e;
     sum += e;
     dot += e * z;

@@ -62,7 +62,7 @@ bool cache_read(const std::string& path, uint64_t key, TokenStream* s) {
   if (path.empty() || !file_exists(path)) return false;
   std::string data;
   try {
-    data = read_file(path);
+    data = read_file(path, memory_available_bytes());
   } catch (const Error&) {
     return false;
   }
@@ -107,7 +107,8 @@ std::string data_file_format(const std::string& path, const std::string& format)
 }
 
 std::vector<Document> data_read_documents(const std::string& path, const std::string& format) {
-  return data_parse_documents(read_file(path), data_file_format(path, format), path);
+  return data_parse_documents(read_file(path, memory_available_bytes()),
+                              data_file_format(path, format), path);
 }
 
 std::vector<Document> data_parse_documents(const std::string& text_in, const std::string& format,
@@ -193,15 +194,21 @@ TokenStream data_load_stream(const std::vector<std::string>& files, const std::s
   key = fnv1a(&completion_only_loss, 1, key);
   key = fnv1a(std::to_string(tokenizer_hash(tok)), key);
   for (const auto& f : files) {
-    contents.push_back(read_file(f));
+    contents.push_back(read_file(f, memory_available_bytes()));
     key = fnv1a(data_file_format(f, format), key);
     key = fnv1a(contents.back(), key);
   }
   TokenStream s;
   if (cache_read(cache_path, key, &s)) return s;
   std::vector<Document> docs;
-  for (const auto& f : files) {
-    auto d = data_read_documents(f, format);
+  for (size_t i = 0; i < files.size(); i++) {
+    const std::string& f = files[i];
+    auto d = data_parse_documents(contents[i], data_file_format(f, format), f);
+    bool any_prompt = false;
+    for (const Document& x : d) any_prompt = any_prompt || !x.prompt.empty();
+    check(!completion_only_loss || any_prompt, "config key 'data.completion_only_loss' is true "
+          "but ", f, " has no {\"prompt\", \"completion\"} rows (plain text trains on every "
+          "token): set it to false, or give JSONL with prompts");
     for (auto& x : d) docs.push_back(std::move(x));
   }
   s = data_tokenize(tok, docs, completion_only_loss);

@@ -5,6 +5,7 @@
 #include "base/config_schema.h"
 #include "base/error.h"
 #include "base/io.h"
+#include "base/threads.h"
 
 namespace softslm {
 
@@ -122,7 +123,7 @@ void train_config_validate(const TrainConfig& c) {
   positive("eval_batches", c.eval_batches);
   non_negative("checkpoint_interval", (double)c.checkpoint_interval);
   positive("log_interval", c.log_interval);
-  non_negative("threads", c.threads);
+  threads_resolve(c.threads, "config key 'threads'");
   check(!c.out_dir.empty(), "config key 'out_dir' must not be empty");
   check(c.format == "auto" || c.format == "text" || c.format == "jsonl",
         "config key 'data.format' must be auto, text or jsonl (got '", c.format, "')");

@@ -10,9 +10,11 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "base/buffer.h"
 #include "base/error.h"
 #include "base/io.h"
 #include "base/progress.h"
+#include "base/threads.h"
 #include "model/checkpoint.h"
 #include "model/gpt2_train.h"
 #include "tokenizer/tokenizer.h"
@@ -24,7 +26,7 @@ namespace softslm {
 namespace {
 
 constexpr char kStateMagic[8] = {'S', 'S', 'L', 'M', 'T', 'R', 'N', '1'};
-constexpr uint32_t kStateVersion = 1;
+constexpr uint32_t kStateVersion = 2;
 
 template <typename T>
 void put(std::string& out, const T& v) {
@@ -49,7 +51,7 @@ double seconds_since(Clock::time_point t0) {
 struct ThreadScope {
   int saved;
   explicit ThreadScope(int threads) : saved(omp_get_max_threads()) {
-    omp_set_num_threads(threads > 0 ? threads : omp_get_num_procs());
+    omp_set_num_threads(threads_resolve(threads, "config key 'threads'"));
   }
   ~ThreadScope() { omp_set_num_threads(saved); }
 };
@@ -120,11 +122,25 @@ Tokenizer make_tokenizer(const TrainConfig& cfg) {
 
 uint64_t params_hash(const float* p, size_t n) { return fnv1a(p, n * sizeof(float)); }
 
+void check_training_memory(const TrainConfig& cfg) {
+  config_check_memory(cfg.model);
+  const double params = param_count(cfg.model);
+  // parameters, AdamW's two moments, the train graph (gradients included), the state of a
+  // checkpoint (parameters and moments once more)
+  const double graph = train_graph_bytes(cfg.model, cfg.batch_size, cfg.seq_len);
+  const double bytes = params * sizeof(float) * 6 + graph;
+  buffer_check_fits(bytes, "config: training " + fmt_count(params) + " parameters on batches of "
+                               "batch_size " + std::to_string(cfg.batch_size) + " x seq_len " +
+                               std::to_string(cfg.seq_len) + " (" + fmt_count(graph / 4) +
+                               " activation floats)");
+}
+
 void train_state_save(const TrainState& s, const std::string& path) {
-  check(s.m.size() == s.num_params && s.v.size() == s.num_params,
-        "training state: moment sizes differ from num_params");
+  check(s.params.size() == s.num_params && s.m.size() == s.num_params &&
+            s.v.size() == s.num_params,
+        "training state: parameter or moment sizes differ from num_params");
   std::string out;
-  out.reserve(96 + 8 * s.num_params);
+  out.reserve(96 + 12 * s.num_params);
   out.append(kStateMagic, 8);
   put(out, kStateVersion);
   put(out, s.step);
@@ -136,13 +152,14 @@ void train_state_save(const TrainState& s, const std::string& path) {
   put(out, s.num_params);
   put(out, s.params_hash);
   put(out, s.elapsed_s);
+  out.append(reinterpret_cast<const char*>(s.params.data()), s.params.size() * sizeof(float));
   out.append(reinterpret_cast<const char*>(s.m.data()), s.m.size() * sizeof(float));
   out.append(reinterpret_cast<const char*>(s.v.data()), s.v.size() * sizeof(float));
   write_file_atomic(path, out);
 }
 
 TrainState train_state_load(const std::string& path) {
-  std::string data = read_file(path);
+  std::string data = read_file(path, memory_available_bytes());
   check(data.size() >= 8 && std::memcmp(data.data(), kStateMagic, 8) == 0, path,
         ": not a softslm training state");
   size_t pos = 8;
@@ -158,13 +175,15 @@ TrainState train_state_load(const std::string& path) {
   s.num_params = get<uint64_t>(data, pos, path);
   s.params_hash = get<uint64_t>(data, pos, path);
   s.elapsed_s = get<double>(data, pos, path);
-  check(data.size() - pos == 2 * s.num_params * sizeof(float), path,
-        ": size does not match its parameter count");
-  s.m.resize(s.num_params);
-  s.v.resize(s.num_params);
-  std::memcpy(s.m.data(), data.data() + pos, s.num_params * sizeof(float));
-  std::memcpy(s.v.data(), data.data() + pos + s.num_params * sizeof(float),
-              s.num_params * sizeof(float));
+  check(s.num_params <= data.size() / 12 && data.size() - pos == 3 * s.num_params * sizeof(float),
+        path, ": size does not match its parameter count (a torn or foreign file)");
+  for (std::vector<float>* x : {&s.params, &s.m, &s.v}) {
+    x->resize(s.num_params);
+    std::memcpy(x->data(), data.data() + pos, s.num_params * sizeof(float));
+    pos += s.num_params * sizeof(float);
+  }
+  check(params_hash(s.params.data(), s.num_params) == s.params_hash, path,
+        ": the parameters do not match their hash (a damaged file)");
   return s;
 }
 
@@ -182,19 +201,39 @@ TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt) {
   Tokenizer tok;
   AdamW adam;
   TrainState st;
+  check(opt.stop_at >= 0 && opt.stop_at <= cfg.steps, "--stop-at must be in [1, steps = ",
+        cfg.steps, "] (got ", opt.stop_at, ")");
+  check_training_memory(cfg);
+  const std::string model_path = dir + "/model.safetensors";
+  if (!opt.resume && (file_exists(state_path) || file_exists(model_path))) {
+    check(opt.overwrite, dir, ": already holds a checkpoint (",
+          file_exists(state_path) ? "train_state.bin" : "model.safetensors",
+          "): continue it with --resume, or start afresh with --overwrite");
+    std::error_code ec;  // a kill before the first new checkpoint must not resume the old run
+    std::filesystem::remove(state_path, ec);
+  }
+  if (std::filesystem::is_directory(dir)) {
+    int n = remove_stale_temp_files(dir);
+    if (n > 0)
+      progress.message("removed " + std::to_string(n) + " temporary file" + (n > 1 ? "s" : "") +
+                       " of an interrupted write in " + dir);
+  }
   if (opt.resume) {
     check(file_exists(state_path), "cannot resume: ", state_path, " not found");
     ModelConfig ck = config_load_json(dir + "/config.json");
     check_resume_compatible(cfg, ck, dir);
-    m = model_load(dir);
+    m = model_create(ck);
     tok = tokenizer_load(dir + "/tokenizer.json");
     st = train_state_load(state_path);
     check(st.num_params == m.num_params, "cannot resume: ", state_path, " holds ", st.num_params,
-          " parameters but the model has ", m.num_params);
-    check(st.params_hash == params_hash(m.memory.get(), m.num_params), "cannot resume: ",
-          state_path, " does not belong to the saved model (interrupted checkpoint?)");
+          " parameters but config.json's model has ", m.num_params);
+    // the parameters come from the state: model.safetensors may be newer (a kill between the
+    // two renames of a checkpoint), and the steps since are re-done exactly
+    std::memcpy(m.memory.get(), st.params.data(), m.num_params * sizeof(float));
     check(st.step <= cfg.steps, "cannot resume: the checkpoint is at step ", st.step,
           ", beyond steps = ", cfg.steps, " (raise it with --steps)");
+    check(opt.stop_at == 0 || opt.stop_at > st.step, "--stop-at ", opt.stop_at,
+          " is not after the checkpoint's step ", st.step);
     if (st.config_hash != train_config_hash(cfg))
       progress.message("warning: the config differs from the checkpoint's; the run will not "
                        "match an uninterrupted one");
@@ -233,6 +272,17 @@ TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt) {
   TrainGraph g = train_graph_create(m, B, T);
   std::vector<int> inputs((size_t)B * T), targets((size_t)B * T);
 
+  const int n_tok = tokenizer_vocab_size(tok);
+  if (!opt.resume && n_tok < cfg.model.vocab_size)
+    progress.message("note: the tokenizer has " + std::to_string(n_tok) + " ids and the model " +
+                     std::to_string(cfg.model.vocab_size) + " rows: rows " +
+                     std::to_string(n_tok) + ".." + std::to_string(cfg.model.vocab_size - 1) +
+                     " belong to no token; they are trained toward zero probability and never "
+                     "sampled");
+  if (!opt.resume && cfg.warmup_steps > cfg.steps)
+    progress.message("warning: warmup_steps (" + std::to_string(cfg.warmup_steps) +
+                     ") > steps (" + std::to_string(cfg.steps) + "): the learning rate rises for "
+                     "the whole run and never reaches lr");
   progress.message(
       (opt.resume ? "resuming at step " + std::to_string(res.start_step) + ": " : std::string()) +
       "model " + fmt_count((double)m.num_params) + " params (" +
@@ -288,6 +338,7 @@ TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt) {
     s.num_params = m.num_params;
     s.params_hash = params_hash(m.memory.get(), m.num_params);
     s.elapsed_s = elapsed();
+    s.params.assign(m.memory.get(), m.memory.get() + m.num_params);
     s.m = adam.m;
     s.v = adam.v;
     train_state_save(s, state_path);

@@ -8,11 +8,16 @@
 //   metrics.jsonl                    {"type":"train",step,loss,lr,grad_norm,tokens_per_s,elapsed_s}
 //                                    and {"type":"eval",step,val_loss,elapsed_s} records
 //   tokens-train.bin, tokens-val.bin the tokenized data cache (see train/data.h)
-// train_state.bin: "SSLMTRN1" | u32 version | i64 step | i64 adam_t | u64 sampler epoch_rng |
-//   u64 sampler epoch | u64 sampler cursor | u64 config hash | u64 num_params |
-//   u64 params hash | f64 elapsed_s | f32 m[num_params] | f32 v[num_params]
-// Every file is written atomically; train_state.bin last, and its params hash must match the
-// loaded model on resume (a torn checkpoint is reported, not silently resumed).
+// train_state.bin: "SSLMTRN1" | u32 version (2) | i64 step | i64 adam_t | u64 sampler
+//   epoch_rng | u64 sampler epoch | u64 sampler cursor | u64 config hash | u64 num_params |
+//   u64 params hash | f64 elapsed_s | f32 params[num_params] | f32 m[num_params] |
+//   f32 v[num_params]
+// A checkpoint is all-or-nothing: every file is written atomically (temporary file, then
+// rename), train_state.bin last, and train_state.bin alone holds everything a resume needs
+// (the parameters included). A kill at any point leaves the previous train_state.bin whole,
+// and --resume continues from it (re-doing the steps since) to the same losses as an
+// uninterrupted run; model.safetensors is always a complete model, possibly a newer one.
+// Temporary files of a killed write are removed when training starts in the directory.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -26,6 +31,7 @@ namespace softslm {
 
 struct TrainOptions {
   bool resume = false;        // continue from out_dir's checkpoint
+  bool overwrite = false;     // start afresh even if out_dir holds a checkpoint (else: error)
   int64_t stop_at = 0;        // > 0: stop (with a checkpoint) after this step; schedule unchanged
   bool quiet = false;         // no progress output on stderr
   int tty = -1;               // progress display: -1 detect, 0 plain lines, 1 '\r' redraws
@@ -50,11 +56,14 @@ struct TrainState {
   uint64_t epoch_rng = 0, epoch = 0, cursor = 0;
   uint64_t config_hash = 0, num_params = 0, params_hash = 0;
   double elapsed_s = 0;
-  std::vector<float> m, v;
+  std::vector<float> params, m, v;
 };
 
 void train_state_save(const TrainState& s, const std::string& path);
 TrainState train_state_load(const std::string& path);
+// Throws Error when training cfg (model, optimiser state, batch activations) would not fit
+// in memory, naming the keys at fault; checked before anything is allocated.
+void check_training_memory(const TrainConfig& cfg);
 // Hash of a parameter array's bits.
 uint64_t params_hash(const float* p, size_t n);
 
