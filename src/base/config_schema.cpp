@@ -183,8 +183,16 @@ void set_from_yaml(void* cfg, const KeyDef& d, const YAML::Node& n,
 
 void walk(const ConfigSchema& s, void* cfg, const YAML::Node& node, const std::string& prefix,
           const std::string& where) {
+  std::vector<std::pair<std::string, int>> seen;  // key, line: a repeated key is an error
   for (const auto& kv : node) {
-    std::string key = prefix + kv.first.as<std::string>();
+    if (!kv.first.IsScalar()) fail(where, "line ", kv.first.Mark().line + 1,
+                                   ": a config key must be a plain name");
+    std::string key = prefix + kv.first.Scalar();
+    const int line = kv.first.Mark().line + 1;
+    for (const auto& [k, l] : seen)
+      if (k == key) fail(where, "config key '", key, "' is given twice (lines ", l, " and ", line,
+                         ")");
+    seen.emplace_back(key, line);
     const YAML::Node& v = kv.second;
     if (prefix.empty() && is_section(s, key)) {
       if (v.IsNull()) continue;
@@ -235,6 +243,10 @@ std::string config_value(const KeyDef& d, void* cfg) {
   return "";
 }
 
+std::string yaml_message(const std::string& msg) {
+  return msg == "bad file" ? "nested too deeply (a config has at most two levels)" : msg;
+}
+
 void config_parse(const ConfigSchema& s, void* cfg, const std::string& yaml_text,
                   const std::string& where) {
   std::string w = where.empty() ? std::string() : where + ": ";
@@ -242,7 +254,7 @@ void config_parse(const ConfigSchema& s, void* cfg, const std::string& yaml_text
   try {
     root = YAML::Load(yaml_text);
   } catch (const YAML::Exception& e) {
-    fail(w, "invalid YAML at line ", e.mark.line + 1, ": ", e.msg);
+    fail(w, "invalid YAML at line ", e.mark.line + 1, ": ", yaml_message(e.msg));
   }
   if (root.IsNull()) return;
   if (!root.IsMap()) fail(w, "expected a map of config keys at the top level");

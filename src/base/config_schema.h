@@ -26,6 +26,9 @@ struct ConfigSchema {
 // Unknown keys (with a did-you-mean hint) and ill-typed values throw Error naming the key.
 void config_parse(const ConfigSchema& s, void* cfg, const std::string& yaml_text,
                   const std::string& where);
+// yaml-cpp's error message for users: its nesting-depth limit ("bad file") said plainly.
+std::string yaml_message(const std::string& msg);
+
 // Applies one "dotted.key=value" override (value read as a YAML scalar or flow sequence).
 void config_set(const ConfigSchema& s, void* cfg, const std::string& assignment);
 // The value of one key as YAML text.

@@ -42,6 +42,20 @@ int main(int argc, char** argv) {
   softslm::register_eval(app);
   softslm::register_report(app);
   softslm::register_data(app);
+  // an unknown command: CLI11 would only say that a subcommand is required
+  if (argc >= 2 && argv[1][0] != '-') {
+    bool known = true;
+    try {
+      app.get_subcommand(std::string(argv[1]));
+    } catch (const CLI::OptionNotFound&) {
+      known = false;
+    }
+    if (!known)
+      return report(std::string("unknown command '") + argv[1] +
+                        "' (one of: train, generate, score, bench, tokenizer, eval, report, "
+                        "data); see softslm --help",
+                    2);
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help (and its variants): exit 0
@@ -51,17 +65,14 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::string msg = e.what();
     if (argc < 2) msg = "no command given (one of: train, generate, score, bench, tokenizer, "
-                        "eval, report, data); see softslm --help";
+                        "eval, report, viz, data); see softslm --help";
     return report(msg + (argc < 2 ? "" : " (see --help)"), 2);
   } catch (const softslm::Error& e) {
     return report(e.what(), 1);
   } catch (const std::bad_alloc&) {
     return report("out of memory (the model, batch or data is too large for this machine)", 1);
   } catch (const nlohmann::json::exception& e) {
-    std::string what = e.what();  // "[json.exception.type_error.302] type must be ...": the text
-    if (what.rfind("[json.", 0) == 0 && what.find("] ") != std::string::npos)
-      what = what.substr(what.find("] ") + 2);
-    return report("malformed JSON value (" + what + ")", 1);
+    return report("malformed JSON value (" + softslm::library_message(e) + ")", 1);
   } catch (const std::exception& e) {
     return report(std::string("internal error: ") + e.what(), 1);
   }

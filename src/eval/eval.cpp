@@ -1,5 +1,7 @@
 #include "eval/eval.h"
 
+#include <algorithm>
+
 #include <yaml-cpp/yaml.h>
 
 #include <chrono>
@@ -8,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "base/config_schema.h"
 #include "base/error.h"
 #include "base/io.h"
 #include "base/jsonl.h"
@@ -39,11 +42,17 @@ std::vector<DecodeConfig> decode_configs_resolve(const std::vector<std::string>&
     try {
       root = YAML::Load(read_file(yaml_file));
     } catch (const YAML::Exception& e) {
-      fail(yaml_file, ": invalid YAML at line ", e.mark.line + 1, ": ", e.msg);
+      fail(yaml_file, ": invalid YAML at line ", e.mark.line + 1, ": ", yaml_message(e.msg));
     }
     check(root.IsMap(), yaml_file, ": expected a map of configuration names");
+    std::vector<std::string> seen;
     for (const auto& kv : root) {
-      std::string name = kv.first.as<std::string>();
+      check(kv.first.IsScalar(), yaml_file, ": line ", kv.first.Mark().line + 1,
+            ": a configuration name must be a plain name");
+      std::string name = kv.first.Scalar();
+      check(std::find(seen.begin(), seen.end(), name) == seen.end(), yaml_file,
+            ": configuration '", name, "' is given twice");
+      seen.push_back(name);
       YAML::Node body = YAML::Clone(kv.second);
       check(body.IsMap() || body.IsNull(), yaml_file, ": configuration '", name,
             "' must be a map of soft-thinking keys");

@@ -154,7 +154,7 @@ ModelConfig config_parse_json(const std::string& text, const std::string& path) 
   try {
     j = json::parse(text);
   } catch (const json::exception& e) {
-    fail(path, ": not valid JSON (", e.what(), ")");
+    fail(path, ": not valid JSON (", library_message(e), ")");
   }
   check(j.is_object(), path, ": expected a JSON object");
   json_expect_string(j, "model_type", path, {"gpt2"});

@@ -49,22 +49,22 @@ double param_count(const ModelConfig& c) {
   return V * C + T * C + L * (12 * C * C + 13 * C) + 2 * C;
 }
 
-void config_check_memory(const ModelConfig& c) {
+void config_check_memory(const ModelConfig& c, bool train_keys) {
   const double V = c.vocab_size, T = c.n_ctx, C = c.n_embd, L = c.n_layer;
   const double n = param_count(c);
   // the part that dominates: embeddings (vocab_size), positions (n_positions), layers
   const double parts[3] = {V * C, T * C, L * (12 * C * C + 13 * C)};
-  const char* names[3] = {"vocab_size", "n_positions", "n_layer"};
+  const char* names[2][3] = {{"vocab_size", "n_positions", "n_layer"},
+                             {"model.vocab_size", "model.n_ctx", "model.n_layer"}};
   const long vals[3] = {c.vocab_size, c.n_ctx, c.n_layer};
   int big = 0;
   for (int i = 1; i < 3; i++)
     if (parts[i] > parts[big]) big = i;
-  char count[32];
-  std::snprintf(count, sizeof count, "%.3g", n);
-  buffer_check_fits(n * sizeof(float), "config: a model of " + std::string(count) +
-                                           " parameters (most from " + names[big] + " " +
-                                           std::to_string(vals[big]) + " with n_embd " +
-                                           std::to_string(c.n_embd) + ")");
+  char what[256];
+  std::snprintf(what, sizeof what, "%sa model of %.3g parameters (most from %s = %ld with %s = %d)",
+                train_keys ? "" : "config: ", n, names[train_keys][big], vals[big],
+                train_keys ? "model.n_embd" : "n_embd", c.n_embd);
+  buffer_check_fits(n * sizeof(float), what);
 }
 
 Model model_create(const ModelConfig& cfg) {

@@ -47,8 +47,9 @@ struct Model {
 
 // The parameter count of cfg, in floating point (no overflow for absurd sizes).
 double param_count(const ModelConfig& cfg);
-// Throws Error when cfg's parameters do not fit in memory, naming the sizes at fault.
-void config_check_memory(const ModelConfig& cfg);
+// Throws Error when cfg's parameters do not fit in memory, naming the sizes at fault: by
+// config.json's names ("n_layer", "n_positions"), or the training config's ("model.n_layer").
+void config_check_memory(const ModelConfig& cfg, bool train_keys = false);
 
 // Allocates a zeroed model (validates cfg and its size against memory).
 Model model_create(const ModelConfig& cfg);

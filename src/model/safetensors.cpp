@@ -136,7 +136,7 @@ SafetensorsFile safetensors_parse(std::string bytes, const std::string& path) {
   try {
     header = json::parse(bytes.begin() + 8, bytes.begin() + 8 + n);
   } catch (const json::exception& e) {
-    fail(path, ": safetensors header is not valid JSON (", e.what(), ")");
+    fail(path, ": safetensors header is not valid JSON (", library_message(e), ")");
   }
   check(header.is_object(), path, ": safetensors header is not a JSON object");
 

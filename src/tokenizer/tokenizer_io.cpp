@@ -20,7 +20,7 @@ json parse_json_text(const std::string& text, const std::string& file) {
   try {
     return json::parse(text);
   } catch (const json::exception& e) {
-    fail(file, ": invalid JSON (", e.what(), ")");
+    fail(file, ": invalid JSON (", library_message(e), ")");
   }
 }
 
@@ -155,7 +155,7 @@ Tokenizer load_tokenizer_json(const std::string& file, const std::string* text =
   try {
     return load_tokenizer_json_fields(file, j);
   } catch (const json::exception& e) {  // a field of the wrong JSON type
-    fail(file, ": ", e.what());
+    fail(file, ": ", library_message(e));
   }
 }
 

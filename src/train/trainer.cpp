@@ -123,16 +123,16 @@ Tokenizer make_tokenizer(const TrainConfig& cfg) {
 uint64_t params_hash(const float* p, size_t n) { return fnv1a(p, n * sizeof(float)); }
 
 void check_training_memory(const TrainConfig& cfg) {
-  config_check_memory(cfg.model);
+  config_check_memory(cfg.model, /*train_keys=*/true);
   const double params = param_count(cfg.model);
   // parameters, AdamW's two moments, the train graph (gradients included), the state of a
   // checkpoint (parameters and moments once more)
   const double graph = train_graph_bytes(cfg.model, cfg.batch_size, cfg.seq_len);
   const double bytes = params * sizeof(float) * 6 + graph;
-  buffer_check_fits(bytes, "config: training " + fmt_count(params) + " parameters on batches of "
-                               "batch_size " + std::to_string(cfg.batch_size) + " x seq_len " +
-                               std::to_string(cfg.seq_len) + " (" + fmt_count(graph / 4) +
-                               " activation floats)");
+  buffer_check_fits(bytes, "training " + fmt_count(params) + " parameters on batches of "
+                               "batch_size = " + std::to_string(cfg.batch_size) +
+                               " x seq_len = " + std::to_string(cfg.seq_len) + " (activations " +
+                               bytes_str(graph) + ")");
 }
 
 void train_state_save(const TrainState& s, const std::string& path) {
