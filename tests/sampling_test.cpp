@@ -72,6 +72,18 @@ TEST(Sampling, SoftmaxTemperatureAndEntropy) {
         EXPECT_NEAR(sum, 1.0, 1e-5);
         EXPECT_NEAR(h, entropy_nats(p.data(), V), 2e-5 * (1 + h)) << V << " " << spread << " " << T;
       }
+  // tiny positive temperatures (1 / T overflows for a subnormal T) give the one-hot limit,
+  // never NaN; on a vector-width multiple and off it
+  for (int V : {32, 301})
+    for (float T : {1e-40f, 1e-30f, 1e-20f}) {
+      auto l = random_vec(V, 3, 2.0f);
+      std::vector<float> p(V);
+      float h = softmax_temperature(l.data(), V, T, p.data());
+      EXPECT_TRUE(std::isfinite(h)) << T;
+      EXPECT_NEAR(h, 0.0f, 1e-6) << T;
+      const int best = argmax(l.data(), V);
+      for (int v = 0; v < V; v++) EXPECT_NEAR(p[v], v == best ? 1.0f : 0.0f, 1e-30) << T << " " << v;
+    }
   std::vector<float> uniform(8, 0.125f), onehot(8, 0.0f);
   onehot[3] = 1.0f;
   EXPECT_NEAR(entropy_nats(uniform.data(), 8), std::log(8.0), 1e-6);

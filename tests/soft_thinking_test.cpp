@@ -445,3 +445,85 @@ TEST(SoftThinking, OutOfRangeParametersAreRefused) {
   bad([](GenerateParams& p) { p.soft.gate_steps = 0; }, "entropy_gate.steps");
   bad([](GenerateParams& p) { p.soft.max_thinking_tokens = -1; }, "max_thinking_tokens");
 }
+
+// ---- hardening: rows no token owns, non-finite logits, tiny temperatures
+
+TEST(SoftThinking, RowsPastTheVocabLimitAreNeverSampledOrMixed) {
+  // a model whose last rows are the likeliest: without the limit they would be picked
+  Model m = model_create(tiny_model().cfg);
+  std::memcpy(m.memory.get(), tiny_model().memory.get(), m.num_params * sizeof(float));
+  const int limit = 30;
+  for (int v = limit; v < kV; v++)
+    for (int c = 0; c < 16; c++) m.p.wte[(size_t)v * 16 + c] = m.p.wte[(size_t)v * 16 + c] * 4;
+  for (ThinkMode mode : {ThinkMode::kOff, ThinkMode::kEntropyGate}) {
+    GenerateParams p = soft_params(mode);
+    p.eos_id = -1;
+    p.max_new_tokens = 40;
+    p.sampler.temperature = 2.0f;  // flat: every row has mass
+    p.soft.sampler.thinking.temperature = 2.0f;
+    p.soft.sampler.thinking.top_k = 0;
+    p.soft.sampler.thinking.top_p = 1.0f;
+    p.soft.sampler.after = p.sampler;
+    p.soft.max_thinking_steps = 40;
+    p.soft.gate_threshold = 0;  // stay soft
+    bool high_without_limit = false;
+    for (int seed = 0; seed < 4; seed++) {
+      p.seed = seed;
+      p.vocab_limit = 0;
+      const SeqResult free_run = generate(m, {{1, 2, 3}}, p)[0];
+      for (int t : free_run.tokens) high_without_limit |= t >= limit;
+      p.vocab_limit = limit;
+      Trace tr;
+      StepHook hook = [&](const StepRecord& r, const float*) { tr.recs.push_back(r); };
+      SeqResult r = generate(m, {{1, 2, 3}}, p, hook)[0];
+      EXPECT_EQ(r.tokens.size(), 40u);
+      for (int t : r.tokens) EXPECT_LT(t, limit);
+      for (const StepRecord& s : tr.recs)
+        for (int id : s.ids) EXPECT_LT(id, limit);
+    }
+    EXPECT_TRUE(high_without_limit) << "the test model never favours the masked rows";
+  }
+}
+
+TEST(SoftThinking, NonFiniteLogitsStopTheSequenceWithAnError) {
+  Model m = model_create(tiny_model().cfg);
+  std::memcpy(m.memory.get(), tiny_model().memory.get(), m.num_params * sizeof(float));
+  m.p.wpe[5 * 16 + 3] = INFINITY;  // position 5: every logit from there on is NaN
+  for (ThinkMode mode : {ThinkMode::kOff, ThinkMode::kThinkTags}) {
+    GenerateParams p = soft_params(mode);
+    p.eos_id = -1;
+    std::vector<SeqResult> res = generate(m, {{1, 2}, {1}}, p);
+    for (const SeqResult& r : res) {
+      EXPECT_EQ(r.stop_reason, "non_finite");
+      EXPECT_NE(r.error.find("non-finite"), std::string::npos) << r.error;
+      EXPECT_NE(r.error.find("position 5"), std::string::npos) << r.error;
+      for (int t : r.tokens) EXPECT_TRUE(t >= 0 && t < kV);
+    }
+    // the token fed at position 5 is the last one sampled from finite logits
+    EXPECT_EQ(res[0].tokens.size(), 4u - (mode == ThinkMode::kThinkTags ? 1 : 0));
+  }
+}
+
+TEST(SoftThinking, TinyTemperaturesAreTheGreedyLimitNotGarbage) {
+  GenerateParams greedy = soft_params(ThinkMode::kThinkTags);
+  greedy.soft.sampler.thinking.temperature = 0;
+  greedy.soft.sampler.after.temperature = 0;
+  SeqResult want = run(greedy, {1, 2, 3});
+  for (float t : {1e-40f, 1e-30f, 1e-12f}) {
+    GenerateParams p = soft_params(ThinkMode::kThinkTags);
+    p.soft.sampler.thinking.temperature = t;
+    p.soft.sampler.after.temperature = t;
+    Trace tr;
+    SeqResult r = run(p, {1, 2, 3}, &tr);
+    EXPECT_EQ(r.tokens, want.tokens) << "T = " << t;
+    for (const StepRecord& s : tr.recs) {
+      EXPECT_TRUE(std::isfinite(s.entropy)) << "T = " << t;
+      EXPECT_EQ(s.ids.size(), 1u) << "T = " << t;  // one-hot concepts
+    }
+    GenerateParams plain = soft_params(ThinkMode::kOff);
+    plain.sampler.temperature = t;
+    GenerateParams plain0 = plain;
+    plain0.sampler.temperature = 0;
+    EXPECT_EQ(run(plain, {1, 2, 3}).tokens, run(plain0, {1, 2, 3}).tokens) << "T = " << t;
+  }
+}

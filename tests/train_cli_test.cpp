@@ -113,3 +113,27 @@ TEST(TrainCli, MissingDataFileIsAnError) {
 
 }  // namespace
 }  // namespace softslm
+
+namespace softslm {
+namespace {
+
+TEST(TrainCli, SaysWhatItDoesWithSpareRowsAndALongWarmup) {
+  Fixture f;
+  // vocab_size 300 rows, a tokenizer of fewer ids (the tiny text has few merges to learn)
+  auto r = run_cli("train --config " + f.cfg + " --set warmup_steps=20");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("warning: warmup_steps (20) > steps (8)"), std::string::npos) << r.out;
+  auto tok = nlohmann::json::parse(read_file(f.out + "/tokenizer.json"));
+  const size_t ids = tok["model"]["vocab"].size() + tok["added_tokens"].size();
+  if (ids < 300)
+    EXPECT_NE(r.out.find("belong to no token"), std::string::npos) << r.out;
+  // and the run then refuses to overwrite itself, unless asked to
+  auto again = run_cli("train --config " + f.cfg + " -q");
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.out.find("already holds a checkpoint"), std::string::npos) << again.out;
+  auto fresh = run_cli("train --config " + f.cfg + " -q --overwrite");
+  EXPECT_EQ(fresh.exit_code, 0) << fresh.out;
+}
+
+}  // namespace
+}  // namespace softslm

@@ -49,6 +49,8 @@ void run_score(const ScoreArgs& a, bool text_given) {
     toks.push_back({{"id", ids[t]}, {"text", tokenizer_decode(lm.tok, &ids[t], 1)}, {"logprob", lp}});
   }
   int scored = n - 1;
+  check(std::isfinite(total), a.model, ": the logits became non-finite on this text (an "
+        "overflow in the activations)");
   nlohmann::json j = {{"n_tokens", scored},
                       {"total_logprob", total},
                       {"mean_nll", -total / scored},

@@ -205,9 +205,8 @@ std::vector<SeqResult> generate(std::shared_ptr<const InferenceWeights> w,
       if (!all_finite(lg, Vs)) {  // overflow in the activations: stop, never sample garbage
         q.done = true;
         res[s].stop_reason = "non_finite";
-        res[s].error = "the logits became non-finite at generated token " +
-                       std::to_string(res[s].tokens.size() + 1) + " (position " +
-                       std::to_string(q.pos) + ")";
+        res[s].error = "the logits became non-finite at position " + std::to_string(q.pos - 1) +
+                       " (after " + std::to_string(res[s].tokens.size()) + " generated tokens)";
         continue;
       }
       step_sequence(P, q, res[s], lg, Vs, probs.data(), smp, recs[s], next);
