@@ -424,6 +424,13 @@ TEST(BadInput, EveryCaseIsOneLineNamingTheProblemWithExitCodeAndNothingLeft) {
   add("tokenizer input missing",
       "tokenizer train -i " + dir + "/none.txt -v 300 -o " + out + ".json", {"none.txt"}, 1,
       out + ".json");
+  add("tokenizer vocab absurd", "tokenizer train -i " + data + " -v 1000000000 -o " + out + ".json",
+      {"vocab_size", "limit"}, 1, out + ".json");
+  add("eval --trace-examples negative", "eval -q -m " + task + " --task add -n 2 --trace-examples -1",
+      {"--trace-examples"});
+  add("eval --samples absurd", "eval -q -m " + task + " --task add -n 3 --samples 1000000000",
+      {"--samples"});
+  add("bench --batch absurd", "bench --batch 100000000 --repeats 1", {"--batch", "memory"});
   add("tokenizer encode damaged tokenizer",
       "tokenizer encode -t " + dir + "/tok_garbage --text hi", {"tokenizer.json"});
 

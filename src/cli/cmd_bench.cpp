@@ -131,6 +131,12 @@ void run_bench(const BenchArgs& a) {
   set_threads(a.threads);
   check(a.repeats >= 1, "--repeats must be >= 1");
   check(a.batch >= 1, "--batch must be >= 1");
+  if (!a.no_train) {  // the training batch must fit before minutes of decode measurements
+    ModelConfig c = a.model.empty() ? ModelConfig{} : config_load_json(a.model + "/config.json");
+    buffer_check_fits(train_graph_bytes(c, a.batch, c.n_ctx),
+                      "--batch " + std::to_string(a.batch) + ": a training batch of " +
+                          std::to_string(a.batch) + " x " + std::to_string(c.n_ctx) + " tokens");
+  }
   double rss_start = peak_rss_mb();
   auto load = [&a] {
     Model m = a.model.empty() ? model_create(ModelConfig{}) : model_load(a.model);

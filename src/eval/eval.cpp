@@ -210,6 +210,9 @@ EvalRun eval_run(std::shared_ptr<const InferenceWeights> weights, const Tokenize
   const Model& m = *weights->model;
   check(opt.samples >= 1, "--samples must be >= 1 (got ", opt.samples, ")");
   check(opt.batch >= 1, "--batch must be >= 1 (got ", opt.batch, ")");
+  check(opt.trace_examples >= 0, "--trace-examples must be >= 0 (got ", opt.trace_examples, ")");
+  check((double)examples.size() * opt.samples <= 1e8, "--samples ", opt.samples, " x ",
+        examples.size(), " examples is more than 10^8 generations");
   GenerateParams p;
   p.soft = cfg.soft;
   p.sampler = cfg.soft.sampler.after;  // plain decoding samples with the after-thinking filters

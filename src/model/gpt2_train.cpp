@@ -58,6 +58,8 @@ double train_graph_bytes(const ModelConfig& c, int B, int T) {
 TrainGraph train_graph_create(const Model& m, int B, int T) {
   check(B > 0 && T > 0, "training batch must be positive (B=", B, ", T=", T, ")");
   check(T <= m.cfg.n_ctx, "sequence length ", T, " exceeds the model context ", m.cfg.n_ctx);
+  buffer_check_fits(train_graph_bytes(m.cfg, B, T), "a training batch of " + std::to_string(B) +
+                                                        " x " + std::to_string(T) + " tokens");
   TrainGraph g;
   g.B = B;
   g.T = T;

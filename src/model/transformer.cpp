@@ -23,6 +23,10 @@ KVCache kv_cache_create(const ModelConfig& cfg, int n_seq) {
   kv.n_layer = cfg.n_layer;
   kv.n_embd = cfg.n_embd;
   size_t n = (size_t)cfg.n_layer * n_seq * kv.n_pad * cfg.n_embd;
+  buffer_check_fits(2.0 * cfg.n_layer * n_seq * kv.n_pad * cfg.n_embd * sizeof(float),
+                    "a KV cache for " + std::to_string(n_seq) + " sequences of " +
+                        std::to_string(cfg.n_ctx) + " positions (fewer sequences at once: "
+                        "--batch)");
   kv.k = buffer_zeroed<float>(n);
   kv.v = buffer_zeroed<float>(n);
   return kv;

@@ -97,6 +97,9 @@ Tokenizer tokenizer_train(const std::vector<std::string>& texts, int vocab_size,
   if (vocab_size < 256 + n_special)
     fail("tokenizer_train: vocab_size ", vocab_size, " is below 256 byte tokens + ", n_special,
          " special tokens");
+  constexpr int kMaxVocab = 1 << 20;  // 20x GPT-2's; tables of this size still fit easily
+  if (vocab_size > kMaxVocab)
+    fail("tokenizer_train: vocab_size ", vocab_size, " is above the limit of ", kMaxVocab);
   std::unordered_set<std::string> special_set;
   Tokenizer splitter;  // only its specials are used, to split the texts
   for (const std::string& s : special_tokens) {
