@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <bit>
 #include <cmath>
@@ -588,4 +589,20 @@ TEST(CheckpointTest, LoadsReferenceSizedModel) {
   model_save(m, tmp.path);
   Model back = model_load(tmp.path);
   expect_same_model(m, back);
+}
+
+TEST(CheckpointTest, UnreadableDirectoryIsReportedAsUnreadableNotMissing) {
+  if (geteuid() == 0) GTEST_SKIP() << "root reads every directory";
+  TempDir tmp;
+  Model m = random_model(tiny_config());
+  model_save(m, tmp / "model");
+  fs::permissions(tmp / "model", fs::perms::owner_write);  // no read, no search
+  try {
+    model_load(tmp / "model");
+    ADD_FAILURE() << "loaded an unreadable directory";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot read"), std::string::npos) << e.what();
+    EXPECT_EQ(std::string(e.what()).find("missing"), std::string::npos) << e.what();
+  }
+  fs::permissions(tmp / "model", fs::perms::owner_all);
 }
