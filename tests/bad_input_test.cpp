@@ -25,14 +25,9 @@ struct Outcome {
 };
 
 Outcome run_stderr(const std::string& args) {
-  std::string cmd = std::string(SOFTSLM_BINARY) + " " + args + " 2>&1 >/dev/null";
   Outcome o;
-  FILE* f = popen(cmd.c_str(), "r");
-  if (!f) return o;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) o.err.append(buf, n);
-  int st = pclose(f);
+  int st = testing::run_shell(std::string(SOFTSLM_BINARY) + " " + args + " 2>&1 >/dev/null", &o.err);
+  if (st == -1) return o;
   if (WIFEXITED(st)) {
     o.exit_code = WEXITSTATUS(st);
     if (o.exit_code > 128) o.signal = o.exit_code - 128;  // the shell's report of a signal

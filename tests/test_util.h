@@ -32,18 +32,23 @@ struct RunResult {
   std::string out;  // stdout + stderr
 };
 
+// Runs a shell command line, appending what it writes to stdout to *out; returns the wait
+// status (WIFEXITED / WIFSIGNALED), or -1 when it could not start.
+inline int run_shell(const std::string& cmd, std::string* out) {
+  FILE* f = popen(cmd.c_str(), "r");
+  if (!f) return -1;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out->append(buf, n);
+  return pclose(f);
+}
+
 // Runs the softslm binary (or another build of it) with args (a shell fragment), capturing
 // stdout and stderr.
 inline RunResult run_cli(const std::string& args, const char* binary = SOFTSLM_BINARY) {
-  std::string cmd = std::string(binary) + " " + args + " 2>&1";
-  FILE* f = popen(cmd.c_str(), "r");
   RunResult r{-1, ""};
-  if (!f) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) r.out.append(buf, n);
-  int st = pclose(f);
-  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  int st = run_shell(std::string(binary) + " " + args + " 2>&1", &r.out);
+  r.exit_code = st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   return r;
 }
 

@@ -28,12 +28,8 @@ ChildRun train(const std::string& args, long kill_at = 0) {
   std::string cmd = (kill_at > 0 ? "SOFTSLM_TEST_KILL_AT=" + std::to_string(kill_at) + " " : "") +
                     "exec " + std::string(SOFTSLM_BINARY) + " train -q " + args + " 2>&1";
   ChildRun r;
-  FILE* f = popen(cmd.c_str(), "r");
-  if (!f) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) r.out.append(buf, n);
-  int st = pclose(f);
+  int st = testing::run_shell(cmd, &r.out);
+  if (st == -1) return r;
   if (WIFSIGNALED(st)) r.killed = WTERMSIG(st) == SIGKILL;
   if (WIFEXITED(st)) r.exit_code = WEXITSTATUS(st);
   return r;
