@@ -125,10 +125,10 @@ uint64_t params_hash(const float* p, size_t n) { return fnv1a(p, n * sizeof(floa
 void check_training_memory(const TrainConfig& cfg) {
   config_check_memory(cfg.model, /*train_keys=*/true);
   const double params = param_count(cfg.model);
-  // parameters, AdamW's two moments, the train graph (gradients included), the state of a
-  // checkpoint (parameters and moments once more)
+  // the parameters, AdamW's two moments, the train graph (gradients included), and at a
+  // checkpoint the state's copies of parameters and moments and its serialised bytes (6 more)
   const double graph = train_graph_bytes(cfg.model, cfg.batch_size, cfg.seq_len);
-  const double bytes = params * sizeof(float) * 6 + graph;
+  const double bytes = params * sizeof(float) * 9 + graph;
   buffer_check_fits(bytes, "training " + fmt_count(params) + " parameters on batches of "
                                "batch_size = " + std::to_string(cfg.batch_size) +
                                " x seq_len = " + std::to_string(cfg.seq_len) + " (activations " +
