@@ -81,9 +81,19 @@ bool parse_double(const std::string& s, double* out) {
   fail(where, "config key '", d.name, "': expected ", expected, ", got '", v, "'");
 }
 
+// Text values must be UTF-8: the resolved config is written back as YAML / JSON strings.
+void check_utf8(const std::string& where, const KeyDef& d, const std::string& v) {
+  try {
+    (void)nlohmann::json(v).dump();
+  } catch (const nlohmann::json::exception&) {
+    bad_value(where, d, v, "UTF-8 text");
+  }
+}
+
 void set_scalar(void* cfg, const KeyDef& d, const std::string& v, bool is_null,
                 const std::string& where) {
   void* p = d.get(cfg);
+  check_utf8(where, d, v);
   switch (d.kind) {
     case Kind::Int: {
       int x;
@@ -167,6 +177,7 @@ void set_from_yaml(void* cfg, const KeyDef& d, const YAML::Node& n,
     std::vector<std::string> list;
     for (const auto& item : n) {
       if (!item.IsScalar()) bad_value(where, d, YAML::Dump(n), "a list of file names");
+      check_utf8(where, d, item.Scalar());
       list.push_back(item.Scalar());
     }
     *static_cast<std::vector<std::string>*>(d.get(cfg)) = list;
@@ -175,6 +186,7 @@ void set_from_yaml(void* cfg, const KeyDef& d, const YAML::Node& n,
   if (!n.IsScalar() && !n.IsNull())
     bad_value(where, d, YAML::Dump(n), d.kind == Kind::StrList ? "a list of file names" : "a value");
   if (d.kind == Kind::StrList && !yaml_is_null(n)) {  // one file name (commas not special here)
+    check_utf8(where, d, n.Scalar());
     *static_cast<std::vector<std::string>*>(d.get(cfg)) = {n.Scalar()};
     return;
   }

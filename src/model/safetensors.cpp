@@ -192,7 +192,7 @@ void safetensors_to_f32(const SafetensorsFile& f, const SafetensorsTensor& t, fl
   const char* src = safetensors_data(f, t);
   size_t n = safetensors_numel(t);
   if (t.dtype == "F32") {
-    std::memcpy(out, src, n * 4);
+    if (n) std::memcpy(out, src, n * 4);  // out may be null for an empty tensor
   } else if (t.dtype == "F16") {
     for (size_t i = 0; i < n; i++) out[i] = f16_to_f32(load_u16(src + 2 * i));
   } else if (t.dtype == "BF16") {

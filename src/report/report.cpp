@@ -73,6 +73,43 @@ std::string scatter_svg(const std::vector<std::pair<std::string, std::pair<doubl
   return s + "</svg>";
 }
 
+// o[key] of a const object, null when absent (const operator[] asserts the key exists).
+const nlohmann::json& field(const nlohmann::json& o, const char* key) {
+  static const nlohmann::json kNull;
+  auto it = o.find(key);
+  return it == o.end() ? kNull : *it;
+}
+
+// A trace record's fields have the types trace_section_html reads (all optional but these
+// types when present; a concept's weights and texts as long as its ids). Errors name `where`.
+void check_trace_step(const nlohmann::json& st, const std::string& where) {
+  check(st.is_object(), where, ": a trace step must be a JSON object");
+  auto want = [&](const char* key, bool (nlohmann::json::*is)() const noexcept, const char* what) {
+    const nlohmann::json& v = field(st, key);
+    check(v.is_null() || (v.*is)(), where, ": \"", key, "\" must be ", what);
+  };
+  using J = nlohmann::json;
+  want("seq", &J::is_number_integer, "an integer");
+  want("step", &J::is_number_integer, "an integer");
+  want("entropy", &J::is_number, "a number");
+  want("phase", &J::is_string, "a string");
+  want("text", &J::is_string, "a string");
+  want("soft", &J::is_boolean, "true or false");
+  want("switch", &J::is_string, "a string or null");
+  want("concept", &J::is_object, "an object or null");
+  const nlohmann::json& c = field(st, "concept");
+  if (!c.is_object() || !field(c, "ids").is_array()) return;
+  const size_t n = c["ids"].size();
+  const nlohmann::json& w = field(c, "weights");
+  check(w.is_array() && w.size() == n &&
+            std::all_of(w.begin(), w.end(), [](const J& x) { return x.is_number(); }),
+        where, ": concept \"weights\" must be ", n, " numbers (one per id)");
+  const nlohmann::json& t = field(c, "texts");
+  check(t.is_null() || (t.is_array() && t.size() == n &&
+                        std::all_of(t.begin(), t.end(), [](const J& x) { return x.is_string(); })),
+        where, ": concept \"texts\" must be ", n, " strings (one per id)");
+}
+
 // Entropy over steps; thinking steps shaded, switch points marked.
 std::string entropy_svg(const nlohmann::json& steps) {
   const int W = 900, H = 180, L = 45, R = 10, T = 10, B = 30;
@@ -102,7 +139,7 @@ std::string entropy_svg(const nlohmann::json& steps) {
   for (int i = 0; i < n; i++) pts += fmt("%.1f", X(i)) + "," + fmt("%.1f", Y(steps[i].value("entropy", 0.0))) + " ";
   s += "<polyline fill=\"none\" stroke=\"#4c78a8\" stroke-width=\"1.5\" points=\"" + pts + "\"/>";
   for (int i = 0; i < n; i++) {
-    const auto& sw = steps[i]["switch"];
+    const auto& sw = field(steps[i], "switch");
     if (sw.is_string())
       s += "<line x1=\"" + fmt("%.1f", X(i)) + "\" x2=\"" + fmt("%.1f", X(i)) + "\" y1=\"" +
            std::to_string(T) + "\" y2=\"" + std::to_string(T + ph) +
@@ -142,18 +179,19 @@ std::string trace_section_html(const std::string& heading, const nlohmann::json&
        "concept (top-K, weights)</th></tr>";
   for (const auto& st : steps) {
     bool think = st.value("phase", "") == "thinking";
-    bool sw = st["switch"].is_string();
+    const nlohmann::json& sw_reason = field(st, "switch");
+    bool sw = sw_reason.is_string();
     s += std::string("<tr class=\"") + (sw ? "switch" : think ? "think" : "") + "\"><td>" +
          std::to_string(st.value("step", 0)) + "</td><td class=\"l\">" +
          (think ? (st.value("soft", false) ? "thinking (soft)" : "thinking") : "answer") +
-         (sw ? " &rarr; " + html_escape(st["switch"].get<std::string>()) : "") +
+         (sw ? " &rarr; " + html_escape(sw_reason.get<std::string>()) : "") +
          "</td><td class=\"l tok\">" + html_escape(st.value("text", "")) + "</td><td>" +
          fmt("%.3f", st.value("entropy", 0.0)) + "</td><td class=\"l concept\">";
-    const auto& c = st["concept"];
-    if (c.is_object() && c["ids"].is_array())
+    const auto& c = field(st, "concept");
+    if (c.is_object() && field(c, "ids").is_array())
       for (size_t j = 0; j < c["ids"].size(); j++) {
         double w = c["weights"][j].get<double>();
-        std::string txt = c.contains("texts") ? c["texts"][j].get<std::string>() : "";
+        std::string txt = field(c, "texts").is_array() ? c["texts"][j].get<std::string>() : "";
         s += "<span class=\"c\"><span class=\"bar\" style=\"width:" + fmt("%.0f", 4 + 60 * w) +
              "px\"></span><span class=\"tok\">" + html_escape(txt) + "</span> " + fmt("%.3f", w) +
              "</span>";
@@ -214,9 +252,13 @@ std::string report_html(const nlohmann::json& summary, const std::string& traces
 
 std::string trace_html(const std::string& trace_jsonl, const std::string& title) {
   std::map<int, nlohmann::json> by_seq;
-  for (const auto& r : jsonl_parse(trace_jsonl, title)) {
+  std::vector<int> lines;
+  const std::vector<nlohmann::json> rows = jsonl_parse(trace_jsonl, title, &lines);
+  for (size_t i = 0; i < rows.size(); i++) {
+    const nlohmann::json& r = rows[i];
     check(r.is_object() && r.contains("step") && r.contains("entropy"), title,
           ": not a softslm trace (rows need step and entropy)");
+    check_trace_step(r, title + ":" + std::to_string(lines[i]));
     int seq = r.value("seq", 0);
     if (!by_seq.count(seq)) by_seq[seq] = nlohmann::json::array();
     by_seq[seq].push_back(r);

@@ -64,9 +64,14 @@ void fill_vocab(Tokenizer& tok, const std::string& file, const std::vector<Entry
   }
 }
 
+// n_tokens: how many tokens the file lists; contiguous ids are below it (checked before the
+// table grows, so a huge id in a small file is an error, not a huge allocation).
 void set_entry(std::vector<Entry>& entries, const std::string& file, int64_t id,
-               const std::string& text, bool special) {
+               const std::string& text, bool special, size_t n_tokens) {
   if (id < 0 || id > 100000000) fail(file, ": token ", quoted(text), " has bad id ", id);
+  if (size_t(id) >= n_tokens)
+    fail(file, ": token ids are not contiguous: token ", quoted(text), " has id ", id,
+         " but the file lists only ", n_tokens, " tokens");
   if (size_t(id) >= entries.size()) entries.resize(id + 1);
   Entry& e = entries[id];
   // An added token may repeat its model.vocab entry (same id, same text).
@@ -104,6 +109,8 @@ Tokenizer load_tokenizer_json_fields(const std::string& file, const json& j) {
 
   std::vector<Entry> entries;
   std::unordered_set<int64_t> added_ids;
+  size_t n_tokens = m["vocab"].size();  // tokens listed (vocab + added): ids are below
+  if (j.contains("added_tokens") && j["added_tokens"].is_array()) n_tokens += j["added_tokens"].size();
   if (j.contains("added_tokens") && !j["added_tokens"].is_null()) {
     if (!j["added_tokens"].is_array()) fail(file, ": added_tokens must be an array");
     for (const json& a : j["added_tokens"]) {
@@ -114,13 +121,13 @@ Tokenizer load_tokenizer_json_fields(const std::string& file, const json& j) {
       if (content.empty()) fail(file, ": added token ", a["id"].dump(), " has empty content");
       int64_t id = a["id"].get<int64_t>();
       if (!added_ids.insert(id).second) fail(file, ": duplicate id ", id, " in added_tokens");
-      set_entry(entries, file, id, content, true);
+      set_entry(entries, file, id, content, true, n_tokens);
     }
   }
   for (const auto& [text, idj] : m["vocab"].items()) {
     if (!idj.is_number_integer())
       fail(file, ": model.vocab entry ", quoted(text), " has a non-integer id");
-    set_entry(entries, file, idj.get<int64_t>(), text, false);
+    set_entry(entries, file, idj.get<int64_t>(), text, false, n_tokens);
   }
   Tokenizer tok;
   fill_vocab(tok, file, entries);
@@ -168,7 +175,7 @@ Tokenizer load_vocab_merges(const std::string& vocab_file, const std::string& me
   for (const auto& [text, idj] : v.items()) {
     if (!idj.is_number_integer())
       fail(vocab_file, ": entry ", quoted(text), " has a non-integer id");
-    set_entry(entries, vocab_file, idj.get<int64_t>(), text, text == kEndOfText);
+    set_entry(entries, vocab_file, idj.get<int64_t>(), text, text == kEndOfText, v.size());
   }
   if (entries.empty()) fail(vocab_file, ": empty vocabulary");
   Tokenizer tok;
