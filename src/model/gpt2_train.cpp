@@ -84,7 +84,7 @@ float gpt2_forward(const Model& m, TrainGraph& g, const int* inputs, const int* 
   for (int i = 0; i < BT; i++) {
     check(inputs[i] >= 0 && inputs[i] < V, "token id ", inputs[i], " outside the vocabulary [0, ",
           V, ")");
-    check(!targets || targets[i] < V, "target id ", targets[i], " outside the vocabulary");
+    if (targets) check(targets[i] < V, "target id ", targets[i], " outside the vocabulary");
     g.inputs[i] = inputs[i];
     g.targets[i] = targets ? targets[i] : -1;
   }
