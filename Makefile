@@ -10,7 +10,7 @@ PYTHON ?= /usr/bin/python3  # Debian's, where scripts/setup --with-torch install
 
 TASK_DATA = data/tasks
 
-.PHONY: all setup build run test bench bench-torch clean task-data default-model
+.PHONY: all setup build run test bench bench-torch clean task-data default-model fuzz test-asan
 
 all: build
 
@@ -26,6 +26,32 @@ run: build
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+# Hardening (issue 13).
+# make test-asan: the whole project with g++ under ASan + LSan + UBSan (any report is fatal) in
+#   build-asan/ (no AVX2 twin), then the CTest suite there; the CLI tests run the sanitized
+#   binary too. ASAN_CTEST_ARGS passes extra ctest arguments (e.g. -E 'Slow').
+# make fuzz: clang 14 + libFuzzer harnesses (fuzz/) in build-fuzz/, each target run for
+#   FUZZ_SECONDS (default 60; FUZZ_RUNS caps executions); fails on any crash, leak, timeout
+#   (-timeout=10 s) or memory blow-up (-rss_limit_mb=2048). Artifacts: build-fuzz/artifacts/.
+ASAN_BUILD ?= build-asan
+ASAN_CTEST_ARGS ?=
+SANITIZER_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+test-asan: setup
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Asan -DSOFTSLM_AVX2_TWIN=OFF >/dev/null
+	@cmake --build $(ASAN_BUILD) -j$(JOBS)
+	cd $(ASAN_BUILD) && $(SANITIZER_ENV) ctest --output-on-failure -j$(JOBS) $(ASAN_CTEST_ARGS)
+
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?= -1
+fuzz: setup
+	@scripts/setup --with-fuzz
+	@cmake -S fuzz -B $(FUZZ_BUILD) -DCMAKE_CXX_COMPILER=clang++-14 >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j$(JOBS)
+	$(FUZZ_BUILD)/make_seeds $(FUZZ_BUILD)/seeds
+	FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) fuzz/run
 
 bench: build
 	$(SOFTSLM) bench
