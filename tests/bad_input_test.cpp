@@ -449,7 +449,9 @@ TEST(BadInput, EveryCaseIsOneLineNamingTheProblemWithExitCodeAndNothingLeft) {
       EXPECT_NE(o.err.find(n), std::string::npos) << "'" << n << "' not in: " << o.err;
     for (const char* raw : {"std::", "json.exception", "terminate", "what()", "_M_"})
       EXPECT_EQ(o.err.find(raw), std::string::npos) << "raw library text: " << o.err;
-    if (!c.out.empty()) EXPECT_FALSE(fs::exists(c.out)) << c.out << " was left behind";
+    if (!c.out.empty()) {
+      EXPECT_FALSE(fs::exists(c.out)) << c.out << " was left behind";
+    }
     EXPECT_FALSE(fs::exists(out)) << out << " was left behind";
     // no temporary file of an atomic write anywhere in the fixture
     for (const auto& e : fs::recursive_directory_iterator(dir))

@@ -125,8 +125,9 @@ TEST(TrainCli, SaysWhatItDoesWithSpareRowsAndALongWarmup) {
   EXPECT_NE(r.out.find("warning: warmup_steps (20) > steps (8)"), std::string::npos) << r.out;
   auto tok = nlohmann::json::parse(read_file(f.out + "/tokenizer.json"));
   const size_t ids = tok["model"]["vocab"].size() + tok["added_tokens"].size();
-  if (ids < 300)
+  if (ids < 300) {
     EXPECT_NE(r.out.find("belong to no token"), std::string::npos) << r.out;
+  }
   // and the run then refuses to overwrite itself, unless asked to
   auto again = run_cli("train --config " + f.cfg + " -q");
   EXPECT_EQ(again.exit_code, 1);
