@@ -1,6 +1,7 @@
 #include "model/gpt2_train.h"
 
 #include <cstring>
+#include <vector>
 
 #include "base/error.h"
 #include "ops/matmul.h"
@@ -75,22 +76,64 @@ TrainGraph train_graph_create(const Model& m, int B, int T) {
   return g;
 }
 
+namespace {
+
+void copy_targets(TrainGraph& g, const int* targets, int BT, int V) {
+  for (int i = 0; i < BT; i++) {
+    if (targets) check(targets[i] < V, "target id ", targets[i], " outside the vocabulary");
+    g.targets[i] = targets ? targets[i] : -1;
+  }
+}
+
+// Everything after the input embedding (a.encoded filled): blocks, final norm, LM head, loss.
+float forward_from_encoded(const Model& m, TrainGraph& g);
+
+}  // namespace
+
 float gpt2_forward(const Model& m, TrainGraph& g, const int* inputs, const int* targets, int B,
                    int T) {
   check(B == g.B && T == g.T, "batch shape [", B, ", ", T, "] differs from the graph's [", g.B,
         ", ", g.T, "]");
   const ModelConfig& c = m.cfg;
-  const int C = c.n_embd, L = c.n_layer, NH = c.n_head, V = c.vocab_size, BT = B * T;
+  const int C = c.n_embd, V = c.vocab_size, BT = B * T;
   for (int i = 0; i < BT; i++) {
     check(inputs[i] >= 0 && inputs[i] < V, "token id ", inputs[i], " outside the vocabulary [0, ",
           V, ")");
-    if (targets) check(targets[i] < V, "target id ", targets[i], " outside the vocabulary");
     g.inputs[i] = inputs[i];
-    g.targets[i] = targets ? targets[i] : -1;
   }
+  copy_targets(g, targets, BT, V);
+  g.soft.clear();
+  encoder_forward(g.a.encoded, inputs, m.p.wte, m.p.wpe, B, T, C);
+  return forward_from_encoded(m, g);
+}
+
+float gpt2_forward_inputs(const Model& m, TrainGraph& g, const StepInput* inputs,
+                          const int* targets, int B, int T) {
+  check(B == g.B && T == g.T, "batch shape [", B, ", ", T, "] differs from the graph's [", g.B,
+        ", ", g.T, "]");
+  const ModelConfig& c = m.cfg;
+  const int C = c.n_embd, V = c.vocab_size, BT = B * T;
+  copy_targets(g, targets, BT, V);
+  g.soft.assign(inputs, inputs + BT);
+  const TokenEmbedding emb = TokenEmbedding::of(m);
+  for (int bt = 0; bt < BT; bt++) {  // the inference seam (same bits), then the position
+    float* o = g.a.encoded + (size_t)bt * C;
+    step_input_embed(emb, inputs[bt], o);  // validates ids, weights and vectors
+    g.inputs[bt] = inputs[bt].kind == StepInput::Kind::kToken ? inputs[bt].token : -1;
+    const float* pe = m.p.wpe + (size_t)(bt % T) * C;
+    for (int i = 0; i < C; i++) o[i] = o[i] + pe[i];
+  }
+  return forward_from_encoded(m, g);
+}
+
+namespace {
+
+float forward_from_encoded(const Model& m, TrainGraph& g) {
+  const ModelConfig& c = m.cfg;
+  const int B = g.B, T = g.T;
+  const int C = c.n_embd, L = c.n_layer, NH = c.n_head, V = c.vocab_size, BT = B * T;
   const ParamTensors& p = m.p;
   ActTensors& a = g.a;
-  encoder_forward(a.encoded, inputs, p.wte, p.wpe, B, T, C);
   const float* residual = a.encoded;
   for (int l = 0; l < L; l++) {
     size_t o = (size_t)l * BT;
@@ -128,6 +171,57 @@ float gpt2_forward(const Model& m, TrainGraph& g, const int* inputs, const int* 
                                              &g.n_counted);
   return g.mean_loss;
 }
+
+// The input embedding's backward for soft inputs: per position, in order (several positions
+// may hit the same row). A token row as encoder_backward; a concept row adds a_j * d to row
+// id_j (a_j as weighted_row computes it) and yields d(loss)/d(w_j) through the
+// renormalisation a_j = w_j / S: (d a_j - sum_k a_k d a_k) / S; a vector row yields d itself.
+void soft_encoder_backward(const Model& m, TrainGraph& g, const float* dencoded) {
+  const int C = m.cfg.n_embd, BT = g.B * g.T;
+  float* dwte = g.g.wte;
+  float* dwpe = g.g.wpe;
+  g.dweights.assign(BT, {});
+  g.dvectors.assign((size_t)BT * C, 0.0f);
+  for (int bt = 0; bt < BT; bt++) {
+    const StepInput& in = g.soft[bt];
+    const float* d = dencoded + (size_t)bt * C;
+    float* dp = dwpe + (size_t)(bt % g.T) * C;
+    if (in.kind == StepInput::Kind::kToken) {
+      float* de = dwte + (size_t)in.token * C;
+      for (int i = 0; i < C; i++) {
+        de[i] += d[i];
+        dp[i] += d[i];
+      }
+      continue;
+    }
+    for (int i = 0; i < C; i++) dp[i] += d[i];
+    if (in.kind == StepInput::Kind::kVector) {
+      std::memcpy(g.dvectors.data() + (size_t)bt * C, d, sizeof(float) * C);
+      continue;
+    }
+    const int K = (int)in.ids.size();
+    double sum = 0;
+    for (int j = 0; j < K; j++) sum += in.weights[j];
+    std::vector<double> da(K);
+    double mix = 0;  // sum_k a_k d a_k
+    for (int j = 0; j < K; j++) {
+      const float a = (float)(in.weights[j] / sum);
+      const float* e = m.p.wte + (size_t)in.ids[j] * C;
+      double dot = 0;
+      for (int i = 0; i < C; i++) dot += (double)d[i] * e[i];
+      da[j] = dot;
+      mix += a * dot;
+      if (a == 0.0f) continue;  // as in the forward: the entry contributes nothing
+      float* de = dwte + (size_t)in.ids[j] * C;
+      for (int i = 0; i < C; i++) de[i] += a * d[i];
+    }
+    std::vector<float>& dw = g.dweights[bt];
+    dw.resize(K);
+    for (int j = 0; j < K; j++) dw[j] = (float)((da[j] - mix) / sum);
+  }
+}
+
+}  // namespace
 
 void gpt2_backward(const Model& m, TrainGraph& g) {
   const ModelConfig& c = m.cfg;
@@ -184,7 +278,13 @@ void gpt2_backward(const Model& m, TrainGraph& g) {
     layernorm_backward(dresidual, gp.ln1w + l * C, gp.ln1b + l * C, da.ln1 + o * C, residual,
                        p.ln1w + l * C, a.ln1_mean + o, a.ln1_rstd + o, BT, C);
   }
-  encoder_backward(gp.wte, gp.wpe, da.encoded, g.inputs.get(), B, T, C);
+  if (g.soft.empty()) {
+    encoder_backward(gp.wte, gp.wpe, da.encoded, g.inputs.get(), B, T, C);
+    g.dweights.clear();
+    g.dvectors.clear();
+  } else {
+    soft_encoder_backward(m, g, da.encoded);
+  }
 }
 
 }  // namespace softslm

@@ -2,6 +2,7 @@
 #pragma once
 #include <memory>
 
+#include "model/embeddings.h"
 #include "model/model.h"
 
 namespace softslm {
@@ -42,6 +43,12 @@ struct TrainGraph {
   std::unique_ptr<int[]> inputs, targets;  // [B, T] copies of the last batch
   int n_counted = 0;                     // targets >= 0 in the last forward
   float mean_loss = 0;
+  // Soft inputs (gpt2_forward_inputs): a copy of the last batch's inputs, and after
+  // gpt2_backward the loss's gradients w.r.t. them: dweights[bt] [K] w.r.t. a concept's
+  // (unnormalised) weights, dvectors [B*T, C] w.r.t. raw input vectors (zero on other rows).
+  std::vector<StepInput> soft;           // [B*T]; empty after a token-id forward
+  std::vector<std::vector<float>> dweights;
+  std::vector<float> dvectors;
 };
 
 TrainGraph train_graph_create(const Model& m, int B, int T);
@@ -53,7 +60,16 @@ double train_graph_bytes(const ModelConfig& c, int B, int T);
 // (targets may be null: logits -> probs only). Returns the mean loss over counted targets.
 float gpt2_forward(const Model& m, TrainGraph& g, const int* inputs, const int* targets, int B,
                    int T);
-// Overwrites g.grad_memory with d(mean loss)/d(params) for the last forward.
+// The same forward where each position [B*T] is a token, a concept token (K weights over K
+// ids, renormalised as at inference: TokenEmbedding::weighted_row) or a raw input vector [C];
+// the position embedding is added to each. Token-only inputs, and one-hot concepts, give the
+// bits of gpt2_forward on the same ids (forward and backward).
+float gpt2_forward_inputs(const Model& m, TrainGraph& g, const StepInput* inputs,
+                          const int* targets, int B, int T);
+// Overwrites g.grad_memory with d(mean loss)/d(params) for the last forward. After a
+// gpt2_forward_inputs, a concept's gradient reaches the embedding rows of its ids (row id_j
+// gets a_j times the position's input gradient, a_j its renormalised weight), and g.dweights /
+// g.dvectors receive the gradients w.r.t. the inputs themselves.
 void gpt2_backward(const Model& m, TrainGraph& g);
 
 }  // namespace softslm

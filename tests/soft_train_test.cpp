@@ -1,0 +1,169 @@
+// Soft inputs in the training graph: concept tokens and raw vectors at any position of a
+// [B, T] batch, their forward equal to the inference seam's, their backward into the
+// embedding rows of each mixture and into the inputs themselves.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "base/error.h"
+#include "model/gpt2_train.h"
+#include "test_util.h"
+
+using namespace softslm;
+using namespace softslm::testing;
+
+namespace {
+
+constexpr int kB = 2, kT = 6;
+
+Model soft_test_model() {
+  ModelConfig c;
+  c.vocab_size = 37;
+  c.n_ctx = 12;
+  c.n_embd = 16;
+  c.n_layer = 2;
+  c.n_head = 4;
+  Model m = model_create(c);
+  model_init_random(m, 1);
+  Rng r = rng_init(99);  // larger weights than the init, so every path carries signal
+  for (size_t i = 0; i < m.num_params; i++) m.memory[i] += 0.1f * rng_normal(r);
+  return m;
+}
+
+std::vector<int> ids_of(int n, uint64_t seed) {
+  Rng r = rng_init(seed);
+  std::vector<int> t(n);
+  for (auto& x : t) x = (int)rng_below(r, 37);
+  return t;
+}
+
+// Positions 1 and 8 are concepts (3 and 4 entries, unnormalised weights), 4 a raw vector.
+std::vector<StepInput> mixed_inputs() {
+  std::vector<int> ids = ids_of(kB * kT, 2);
+  std::vector<StepInput> in;
+  for (int id : ids) in.push_back(StepInput::of_token(id));
+  in[1] = StepInput::of_concept({0.5f, 1.5f, 1.0f}, {3, 17, 30});
+  in[8] = StepInput::of_concept({0.2f, 0.1f, 0.6f, 0.1f}, {5, 5, 11, 36});  // a repeated id
+  in[4] = StepInput::of_vector(random_vec(16, 5, 0.5f));
+  return in;
+}
+
+std::vector<float> grads_of(const TrainGraph& g, const Model& m) {
+  return std::vector<float>(g.grad_memory.get(), g.grad_memory.get() + m.num_params);
+}
+
+}  // namespace
+
+TEST(SoftTrain, OneHotConceptsTrainBitForBitLikeTheTokens) {
+  Model m = soft_test_model();
+  std::vector<int> ids = ids_of(kB * kT, 2), tgt = ids_of(kB * kT, 3);
+  tgt[2] = -1;
+  TrainGraph g = train_graph_create(m, kB, kT);
+  float loss_tokens = gpt2_forward(m, g, ids.data(), tgt.data(), kB, kT);
+  gpt2_backward(m, g);
+  std::vector<float> want = grads_of(g, m);
+  // the same ids as tokens, as one-hot concepts, and as concepts with zero-weight extras
+  for (int variant = 0; variant < 3; variant++) {
+    std::vector<StepInput> in;
+    for (int id : ids)
+      in.push_back(variant == 0   ? StepInput::of_token(id)
+                   : variant == 1 ? StepInput::of_concept({1.0f}, {id})
+                                  : StepInput::of_concept({2.0f, 0.0f}, {id, (id + 1) % 37}));
+    float loss = gpt2_forward_inputs(m, g, in.data(), tgt.data(), kB, kT);
+    EXPECT_EQ(loss, loss_tokens) << variant;
+    gpt2_backward(m, g);
+    std::vector<float> got = grads_of(g, m);
+    EXPECT_EQ(0, std::memcmp(got.data(), want.data(), want.size() * sizeof(float))) << variant;
+  }
+}
+
+TEST(SoftTrain, ConceptAndVectorGradientsMatchFiniteDifferences) {
+  Model m = soft_test_model();
+  std::vector<StepInput> in = mixed_inputs();
+  std::vector<int> tgt = ids_of(kB * kT, 3);
+  TrainGraph g = train_graph_create(m, kB, kT);
+  gpt2_forward_inputs(m, g, in.data(), tgt.data(), kB, kT);
+  gpt2_backward(m, g);
+  std::vector<float> grads = grads_of(g, m);
+  auto loss = [&] { return (double)gpt2_forward_inputs(m, g, in.data(), tgt.data(), kB, kT); };
+  // the concept weights (through the renormalisation) and the raw vector
+  std::vector<std::vector<float>> dweights = g.dweights;
+  std::vector<float> dvectors = g.dvectors;
+  for (int pos : {1, 8}) {
+    ASSERT_EQ(dweights[pos].size(), in[pos].weights.size());
+    expect_grad_close(loss, in[pos].weights.data(), dweights[pos].data(),
+                      all_indices(in[pos].weights.size()), "concept weights", 2e-3f, 2e-4, 3e-2);
+  }
+  expect_grad_close(loss, in[4].vec.data(), dvectors.data() + 4 * 16, all_indices(16),
+                    "input vector", 2e-3f, 2e-4, 3e-2);
+  for (int pos : {0, 2, 3})  // token rows have no input gradient of their own
+    EXPECT_TRUE(dweights[pos].empty());
+  // the embedding rows that only the mixtures use, and wte / wpe as a whole
+  std::vector<size_t> rows;
+  for (int id : {3, 17, 30, 5, 11, 36})
+    for (int c = 0; c < 16; c++) rows.push_back((size_t)id * 16 + c);
+  expect_grad_close(loss, m.p.wte, grads.data(), rows, "wte rows of the mixtures", 2e-3f, 2e-4,
+                    3e-2);
+  const size_t wpe_off = (size_t)(m.p.wpe - m.memory.get());
+  expect_grad_close(loss, m.p.wpe, grads.data() + wpe_off, sample_indices(12 * 16, 60, 7), "wpe",
+                    2e-3f, 2e-4, 3e-2);
+}
+
+TEST(SoftTrain, AMixturesGradientIsTheWeightedSumOfItsRowsGradients) {
+  // the concept at position 1 fed as its mixture vector instead: that run's input gradient d
+  // is the concept's; the concept run adds a_j * d to row id_j on top of everything else
+  Model m = soft_test_model();
+  std::vector<StepInput> in = mixed_inputs();
+  std::vector<int> tgt = ids_of(kB * kT, 3);
+  TrainGraph g = train_graph_create(m, kB, kT);
+  gpt2_forward_inputs(m, g, in.data(), tgt.data(), kB, kT);
+  gpt2_backward(m, g);
+  std::vector<float> with_concept = grads_of(g, m);
+  std::vector<StepInput> as_vector = in;
+  std::vector<float> mix(16);
+  TokenEmbedding::of(m).weighted_row(in[1].weights.data(), in[1].ids.data(), 3, mix.data());
+  as_vector[1] = StepInput::of_vector(mix);
+  gpt2_forward_inputs(m, g, as_vector.data(), tgt.data(), kB, kT);
+  gpt2_backward(m, g);
+  std::vector<float> with_vector = grads_of(g, m);
+  const float* d = g.dvectors.data() + 16;
+  const float sum = 0.5f + 1.5f + 1.0f;
+  for (int j = 0; j < 3; j++) {
+    const int id = in[1].ids[j];
+    const float a = in[1].weights[j] / sum;
+    for (int c = 0; c < 16; c++) {
+      const size_t i = (size_t)id * 16 + c;
+      EXPECT_NEAR(with_concept[i] - with_vector[i], a * d[c], 1e-6f) << "row " << id << " " << c;
+    }
+  }
+  // every other parameter's gradient is the same in both runs (the same forward)
+  const size_t wte_end = (size_t)37 * 16;
+  for (size_t i = wte_end; i < m.num_params; i++)
+    ASSERT_EQ(with_concept[i], with_vector[i]) << "param " << i;
+}
+
+TEST(SoftTrain, BadSoftInputsAreRefused) {
+  Model m = soft_test_model();
+  TrainGraph g = train_graph_create(m, kB, kT);
+  std::vector<StepInput> in = mixed_inputs();
+  std::vector<int> tgt = ids_of(kB * kT, 3);
+  auto refused = [&](StepInput bad, const char* needle) {
+    std::vector<StepInput> x = in;
+    x[3] = std::move(bad);
+    try {
+      gpt2_forward_inputs(m, g, x.data(), tgt.data(), kB, kT);
+      ADD_FAILURE() << "accepted; expected an error with '" << needle << "'";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  refused(StepInput::of_concept({1.0f}, {37}), "outside the vocabulary");
+  refused(StepInput::of_concept({-1.0f, 2.0f}, {1, 2}), "weight");
+  refused(StepInput::of_concept({0.0f, 0.0f}, {1, 2}), "sum to 0");
+  refused(StepInput::of_concept({NAN}, {1}), "weight");
+  refused(StepInput::of_vector(std::vector<float>(15, 0.0f)), "width");
+  refused(StepInput::of_vector({INFINITY, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}),
+          "non-finite");
+  refused(StepInput::of_token(-3), "outside the vocabulary");
+}
