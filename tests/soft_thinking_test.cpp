@@ -527,3 +527,37 @@ TEST(SoftThinking, TinyTemperaturesAreTheGreedyLimitNotGarbage) {
     EXPECT_EQ(run(plain, {1, 2, 3}).tokens, run(plain0, {1, 2, 3}).tokens) << "T = " << t;
   }
 }
+
+TEST(SoftThinking, ConceptBackwardMatchesFiniteDifferencesThroughTheFilters) {
+  // a loss linear in the concept's weights, keyed by id: L = sum_j c[id_j] w_j
+  const int V = 50;
+  SoftSamplerParams p;
+  p.thinking = {0.7f, 8, 0.9f, 0.01f};
+  p.max_topk = 5;
+  std::vector<float> logits = random_vec(V, 21, 0.5f), c = random_vec(V, 22), probs(V);
+  auto concept_of = [&](const std::vector<float>& l) {
+    Rng rng = rng_init(1);  // no noise: the RNG is unused
+    SoftSample s;
+    soft_sample(p, /*thinking=*/true, l.data(), V, rng, probs.data(), &s);
+    return s;
+  };
+  auto loss = [&] {
+    SoftSample s = concept_of(logits);
+    double L = 0;
+    for (size_t j = 0; j < s.ids.size(); j++) L += (double)c[s.ids[j]] * s.w[j];
+    return L;
+  };
+  SoftSample s = concept_of(logits);
+  ASSERT_EQ(s.ids.size(), 5u);  // max_topk entries: all of them carry gradient
+  std::vector<float> dw(s.ids.size()), dlogits(V, 0.0f);
+  for (size_t j = 0; j < s.ids.size(); j++) dw[j] = c[s.ids[j]];
+  concept_backward(s.w, s.ids, dw.data(), p.thinking.temperature, dlogits.data());
+  // every logit: the K selected get the softmax-over-K gradient, the rest none
+  expect_grad_close(loss, logits.data(), dlogits.data(), all_indices(V), "dlogits", 1e-3f, 1e-3,
+                    2e-2);
+  int nonzero = 0;
+  for (float x : dlogits) nonzero += x != 0.0f;
+  EXPECT_EQ(nonzero, (int)s.ids.size());
+  expect_error([&] { concept_backward(s.w, s.ids, dw.data(), 0.0f, dlogits.data()); },
+               "temperature");
+}

@@ -108,6 +108,18 @@ void gumbel_softmax(std::vector<float>* w, std::vector<int>* ids, float tau, Rng
   *ids = nid;
 }
 
+void concept_backward(const std::vector<float>& w, const std::vector<int>& ids,
+                      const float* dw, float temperature, float* dlogits) {
+  check(w.size() == ids.size(), "concept_backward: ", w.size(), " weights but ", ids.size(),
+        " ids");
+  check(std::isfinite(temperature) && temperature > 0,
+        "concept_backward: the temperature must be > 0 (got ", temperature, ")");
+  double mix = 0;  // sum_k a_k dw_k
+  for (size_t j = 0; j < w.size(); j++) mix += (double)w[j] * dw[j];
+  for (size_t j = 0; j < w.size(); j++)
+    dlogits[ids[j]] += (float)(w[j] * (dw[j] - mix) / temperature);
+}
+
 static void one_hot(SoftSample* out, int token) {
   out->token = token;
   out->w.assign(1, 1.0f);

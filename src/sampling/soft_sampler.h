@@ -49,4 +49,13 @@ void gumbel_softmax(std::vector<float>* w, std::vector<int>* ids, float tau, Rng
 // Gamma(shape, 1) draw, returned as its logarithm (exact for tiny shapes).
 double log_gamma_sample(double shape, Rng& rng);
 
+// The backward of a noise-free concept token w.r.t. the logits that produced it (for training
+// through self-fed concepts). After the filters and the top-K renormalisation the weights are
+// a softmax over the K selected ids alone: a_j = exp(l_j / T) / sum_k exp(l_k / T), so
+//   dlogits[id_j] += (1 / T) a_j (dw_j - sum_k a_k dw_k)
+// for the K ids, and nothing elsewhere (which ids are selected has no gradient). w [K] are the
+// concept's weights (summing to 1), dw [K] d(loss)/d(w); T > 0 the thinking temperature.
+void concept_backward(const std::vector<float>& w, const std::vector<int>& ids,
+                      const float* dw, float temperature, float* dlogits);
+
 }  // namespace softslm
