@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "model/gpt2_train.h"
+#include "train/latent.h"
 #include "test_util.h"
 
 using namespace softslm;
@@ -166,4 +167,79 @@ TEST(SoftTrain, BadSoftInputsAreRefused) {
   refused(StepInput::of_vector({INFINITY, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}),
           "non-finite");
   refused(StepInput::of_token(-3), "outside the vocabulary");
+}
+
+// ---- latent steps with gradient through time
+
+namespace {
+
+LatentBatch three_latent_batch() {
+  LatentBatch b;
+  b.B = kB;
+  b.T = kT;
+  b.n_latent = 3;
+  for (int id : ids_of(kB * kT, 2)) b.inputs.push_back(StepInput::of_token(id));
+  b.targets = ids_of(kB * kT, 3);
+  for (int r = 0; r < kB; r++)  // the latents' own positions carry no loss (as in Coconut)
+    for (int t = 0; t < kT; t++)
+      if (t >= 1 && t <= 3) b.targets[r * kT + t - 1] = -1;
+  b.latent_pos = {1, 2, 3, 2, 3, 4};  // row 0: 1..3; row 1: 2..4
+  return b;
+}
+
+void expect_latent_grads_match(LatentKind kind, const SoftSamplerParams& p) {
+  Model m = soft_test_model();
+  LatentBatch b = three_latent_batch();
+  LatentGraph lg = latent_graph_create(m, kB, kT, 3);
+  latent_forward(m, lg, b, kind, p);
+  latent_backward(m, lg, b, kind, p);
+  std::vector<float> grads = lg.grads;
+  auto loss = [&] { return (double)latent_forward(m, lg, b, kind, p); };
+  auto sizes = param_sizes(m.cfg);
+  size_t off = 0;
+  const char* names[kNumParamTensors] = {"wte",  "wpe",  "ln1w", "ln1b",    "qkvw",   "qkvb",
+                                         "attprojw", "attprojb", "ln2w", "ln2b", "fcw", "fcb",
+                                         "fcprojw", "fcprojb", "lnfw", "lnfb"};
+  for (int t = 0; t < kNumParamTensors; t++) {
+    expect_grad_close(loss, m.memory.get() + off, grads.data() + off,
+                      sample_indices(sizes[t], 24, 300 + t), names[t], 2e-3f, 3e-4, 4e-2);
+    off += sizes[t];
+  }
+}
+
+}  // namespace
+
+TEST(SoftTrain, ThreeHiddenStateLatentStepsMatchFiniteDifferences) {
+  expect_latent_grads_match(LatentKind::kHidden, {});
+}
+
+TEST(SoftTrain, ThreeConceptLatentStepsMatchFiniteDifferences) {
+  SoftSamplerParams p;
+  p.thinking = {1.0f, 0, 1.0f, 0.0f};  // no filters: every id in the top K by probability
+  p.max_topk = 4;
+  expect_latent_grads_match(LatentKind::kConcept, p);
+}
+
+TEST(SoftTrain, LatentGradientsReachEarlierStepsAndZeroLatentsEqualsPlainTraining) {
+  // no latent steps: one pass, the plain soft-input forward and backward
+  Model m = soft_test_model();
+  LatentBatch b = three_latent_batch();
+  b.n_latent = 0;
+  b.latent_pos.clear();
+  LatentGraph lg = latent_graph_create(m, kB, kT, 0);
+  float l0 = latent_forward(m, lg, b, LatentKind::kHidden);
+  latent_backward(m, lg, b, LatentKind::kHidden);
+  TrainGraph g = train_graph_create(m, kB, kT);
+  EXPECT_EQ(gpt2_forward_inputs(m, g, b.inputs.data(), b.targets.data(), kB, kT), l0);
+  gpt2_backward(m, g);
+  EXPECT_EQ(0, std::memcmp(lg.grads.data(), g.grad_memory.get(), m.num_params * sizeof(float)));
+  // with latents, the first pass (which only produces latent 1) receives gradient
+  LatentBatch b3 = three_latent_batch();
+  LatentGraph lg3 = latent_graph_create(m, kB, kT, 3);
+  latent_forward(m, lg3, b3, LatentKind::kHidden);
+  latent_backward(m, lg3, b3, LatentKind::kHidden);
+  double first = 0;
+  for (size_t i = 0; i < m.num_params; i++) first += std::fabs(lg3.passes[0].grad_memory[i]);
+  EXPECT_GT(first, 0.0);
+  EXPECT_THROW(latent_forward(m, lg3, b, LatentKind::kHidden), Error);  // graph of 3 steps
 }

@@ -223,7 +223,8 @@ void soft_encoder_backward(const Model& m, TrainGraph& g, const float* dencoded)
 
 }  // namespace
 
-void gpt2_backward(const Model& m, TrainGraph& g) {
+void gpt2_backward(const Model& m, TrainGraph& g, const float* dlogits_extra,
+                   const float* dhidden_extra) {
   const ModelConfig& c = m.cfg;
   const int B = g.B, T = g.T, C = c.n_embd, L = c.n_layer, NH = c.n_head, V = c.vocab_size;
   const int BT = B * T;
@@ -239,8 +240,12 @@ void gpt2_backward(const Model& m, TrainGraph& g) {
 
   float scale = g.n_counted ? 1.0f / g.n_counted : 0.0f;
   softmax_crossentropy_backward(a.logits, g.targets.get(), BT, V, scale);  // now dlogits
+  if (dlogits_extra)
+    for (size_t i = 0; i < (size_t)BT * V; i++) a.logits[i] += dlogits_extra[i];
   // LM head: dlnf += dlogits . wte; dwte += (lnf^T . dlogits)^T
   matmul_nn(da.lnf, a.logits, p.wte, BT, V, C, true);
+  if (dhidden_extra)
+    for (size_t i = 0; i < (size_t)BT * C; i++) da.lnf[i] += dhidden_extra[i];
   std::memset(g.dwteT.get(), 0, sizeof(float) * V * C);
   matmul_backward(nullptr, g.dwteT.get(), nullptr, a.logits, a.lnf, nullptr, BT, C, V);
   transpose(gp.wte, g.dwteT.get(), C, V);  // gp.wte was zeroed; the encoder adds to it below

@@ -70,6 +70,10 @@ float gpt2_forward_inputs(const Model& m, TrainGraph& g, const StepInput* inputs
 // gpt2_forward_inputs, a concept's gradient reaches the embedding rows of its ids (row id_j
 // gets a_j times the position's input gradient, a_j its renormalised weight), and g.dweights /
 // g.dvectors receive the gradients w.r.t. the inputs themselves.
-void gpt2_backward(const Model& m, TrainGraph& g);
+// dlogits_extra [B*T, V] and dhidden_extra [B*T, C] (optional) are upstream gradients added
+// to the loss's, on the logits and on the final hidden state (the output of the final
+// LayerNorm, g.a.lnf): how a latent step's input gradient reaches the pass that produced it.
+void gpt2_backward(const Model& m, TrainGraph& g, const float* dlogits_extra = nullptr,
+                   const float* dhidden_extra = nullptr);
 
 }  // namespace softslm
