@@ -51,6 +51,21 @@ TEST(FuzzFindings, ConfigTextValuesMustBeUtf8) {
   EXPECT_EQ(back.out_dir, cfg.out_dir);
 }
 
+// fuzz_yaml_config: a float key given a finite double beyond float range (1e39) became inf,
+// which the resolved config wrote as "inf", which does not read back.
+TEST(FuzzFindings, FloatConfigKeysStayWithinFloatRange) {
+  TrainConfig cfg;
+  expect_error_with(
+      [&] { train_config_parse(cfg, "model:\n  layer_norm_epsilon: 1e39\n", "t.yaml"); },
+      "t.yaml: config key 'model.layer_norm_epsilon': expected a number within float range");
+  expect_error_with([&] { train_config_set(cfg, "model.layer_norm_epsilon=-4e38"); },
+                    "config key 'model.layer_norm_epsilon': expected a number within float range");
+  train_config_parse(cfg, "model:\n  layer_norm_epsilon: 3.0e38\n", "t.yaml");
+  TrainConfig back;
+  train_config_parse(back, train_config_to_yaml(cfg), "dump");
+  EXPECT_EQ(back.model.layer_norm_epsilon, cfg.model.layer_norm_epsilon);
+}
+
 // fuzz_trace: trace records missing "switch" / "concept" reached nlohmann's const operator[]
 // (an assertion, undefined behaviour under NDEBUG); wrong field types escaped as
 // nlohmann::json::type_error; a concept with fewer weights than ids read past the array.
@@ -62,6 +77,11 @@ TEST(FuzzFindings, TraceHtmlChecksItsRecords) {
                     "t.jsonl:2: \"entropy\" must be a number");
   expect_error_with([] { trace_html("{\"step\": 0, \"entropy\": 0, \"seq\": \"a\"}", "t.jsonl"); },
                     "t.jsonl:1: \"seq\" must be an integer");
+  expect_error_with([] { trace_html("{\"step\": 0, \"entropy\": null}", "t.jsonl"); },
+                    "t.jsonl:1: \"entropy\" must be a number");
+  expect_error_with([] { trace_html("{\"step\": 0, \"entropy\": 1, \"phase\": null}", "t.jsonl"); },
+                    "t.jsonl:1: \"phase\" must be a string");
+  trace_html("{\"step\": 0, \"entropy\": 1, \"switch\": null, \"concept\": null}", "t");
   expect_error_with([] { trace_html("{\"step\": 0, \"entropy\": 0, \"switch\": 3}", "t.jsonl"); },
                     "t.jsonl:1: \"switch\" must be a string or null");
   expect_error_with(

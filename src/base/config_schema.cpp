@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -122,6 +123,10 @@ void set_scalar(void* cfg, const KeyDef& d, const std::string& v, bool is_null,
         break;
       }
       if (is_null || !parse_double(v, &x)) bad_value(where, d, v, "a number");
+      // a float key holds a float: beyond its range the value would become inf (and the
+      // resolved config's "inf" would not read back)
+      if (d.kind == Kind::Float && std::fabs(x) > std::numeric_limits<float>::max())
+        bad_value(where, d, v, "a number within float range (|x| <= 3.4e38)");
       if (d.kind == Kind::Float)
         *static_cast<float*>(p) = (float)x;
       else
