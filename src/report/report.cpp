@@ -81,12 +81,15 @@ const nlohmann::json& field(const nlohmann::json& o, const char* key) {
 }
 
 // A trace record's fields have the types trace_section_html reads (all optional but these
-// types when present; a concept's weights and texts as long as its ids). Errors name `where`.
+// types when present, null only for switch and concept; a concept's weights and texts as long
+// as its ids). Errors name `where`.
 void check_trace_step(const nlohmann::json& st, const std::string& where) {
   check(st.is_object(), where, ": a trace step must be a JSON object");
-  auto want = [&](const char* key, bool (nlohmann::json::*is)() const noexcept, const char* what) {
-    const nlohmann::json& v = field(st, key);
-    check(v.is_null() || (v.*is)(), where, ": \"", key, "\" must be ", what);
+  auto want = [&](const char* key, bool (nlohmann::json::*is)() const noexcept, const char* what,
+                  bool null_ok = false) {
+    auto it = st.find(key);
+    check(it == st.end() || (null_ok && it->is_null()) || ((*it).*is)(), where, ": \"", key,
+          "\" must be ", what);
   };
   using J = nlohmann::json;
   want("seq", &J::is_number_integer, "an integer");
@@ -95,8 +98,8 @@ void check_trace_step(const nlohmann::json& st, const std::string& where) {
   want("phase", &J::is_string, "a string");
   want("text", &J::is_string, "a string");
   want("soft", &J::is_boolean, "true or false");
-  want("switch", &J::is_string, "a string or null");
-  want("concept", &J::is_object, "an object or null");
+  want("switch", &J::is_string, "a string or null", true);
+  want("concept", &J::is_object, "an object or null", true);
   const nlohmann::json& c = field(st, "concept");
   if (!c.is_object() || !field(c, "ids").is_array()) return;
   const size_t n = c["ids"].size();
