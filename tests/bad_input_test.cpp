@@ -347,6 +347,12 @@ TEST(BadInput, EveryCaseIsOneLineNamingTheProblemWithExitCodeAndNothingLeft) {
   add("train completion_only_loss on text",
       train(yaml("col", "data: {train: [\"" + data + "\"], completion_only_loss: true}\n")),
       {"completion_only_loss", "stories.txt"}, 1, out);
+  add("train soft_training.recipe unknown", train(yaml("sr", "soft_training: {recipe: dream}\n")),
+      {"soft_training.recipe", "self_feed"}, 1, out);
+  add("train soft_training.p_max > 1", train(yaml("sp", "soft_training: {p_max: 1.5}\n")),
+      {"soft_training.p_max"}, 1, out);
+  add("train soft_training.max_topk 0", train(yaml("sk", "soft_training: {max_topk: 0}\n")),
+      {"soft_training.max_topk"}, 1, out);
   add("train --stop-at 0", train(yaml("ok1", "")) + " --stop-at 0", {"--stop-at"}, 1,
       out);
   add("train --stop-at past steps", train(yaml("ok2", "")) + " --stop-at 9",

@@ -119,6 +119,7 @@ TEST(TrainConfig, DottedOverrides) {
     std::string v = k.rfind("data.train", 0) == 0 || k == "data.val" ? "f.txt"
                     : k == "data.format"                           ? "text"
                     : k == "data.completion_only_loss"             ? "false"
+                    : k == "soft_training.recipe"                  ? "self_feed"
                     : k == "tokenizer.path" || k == "out_dir"      ? "p"
                                                                    : "1";
     EXPECT_NO_THROW(train_config_set(d, k + "=" + v)) << k;

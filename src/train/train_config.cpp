@@ -1,5 +1,6 @@
 #include "train/train_config.h"
 
+#include <cmath>
 #include <filesystem>
 
 #include "base/config_schema.h"
@@ -10,6 +11,8 @@
 namespace softslm {
 
 namespace {
+
+static_assert(sizeof(SoftRecipe) == sizeof(int));
 
 #define KEY(NAME, KIND, FIELD, HASHED) \
   KeyDef { NAME, KeyKind::KIND, [](void* c) -> void* { return &static_cast<TrainConfig*>(c)->FIELD; }, HASHED }
@@ -49,7 +52,17 @@ const ConfigSchema& schema() {
       KEY("seed", U64, seed, true),
       KEY("threads", Int, threads, false),
       KEY("out_dir", String, out_dir, false),
-  }, {"model", "tokenizer", "data"}};
+      KeyDef{"soft_training.recipe", KeyKind::Enum,
+             [](void* c) -> void* { return &static_cast<TrainConfig*>(c)->soft.recipe; }, true,
+             {"none", "self_feed"}},
+      KEY("soft_training.p_max", Double, soft.p_max, true),
+      KEY("soft_training.ramp_steps", Int64, soft.ramp_steps, true),
+      KEY("soft_training.temperature", Float, soft.temperature, true),
+      KEY("soft_training.top_k", Int, soft.top_k, true),
+      KEY("soft_training.top_p", Float, soft.top_p, true),
+      KEY("soft_training.min_p", Float, soft.min_p, true),
+      KEY("soft_training.max_topk", Int, soft.max_topk, true),
+  }, {"model", "tokenizer", "data", "soft_training"}};
   return s;
 }
 #undef KEY
@@ -135,6 +148,21 @@ void train_config_validate(const TrainConfig& c) {
           "config key 'data.val_fraction' must be in (0, 1) when 'data.val' is empty (got ",
           c.val_fraction, ")");
   if (!c.tokenizer_path.empty()) check_file("tokenizer.path", c.tokenizer_path, true);
+  const SoftTrainingConfig& s = c.soft;
+  check(s.p_max >= 0 && s.p_max <= 1, "config key 'soft_training.p_max' must be in [0, 1] (got ",
+        s.p_max, ")");
+  non_negative("soft_training.ramp_steps", (double)s.ramp_steps);
+  check(std::isfinite(s.temperature) && s.temperature > 0,
+        "config key 'soft_training.temperature' must be > 0 (got ", s.temperature, ")");
+  check(s.top_k >= 0, "config key 'soft_training.top_k' must be >= 0 (0 = off; got ", s.top_k,
+        ")");
+  check(s.top_p > 0 && s.top_p <= 1, "config key 'soft_training.top_p' must be in (0, 1] (got ",
+        s.top_p, ")");
+  check(s.min_p >= 0 && s.min_p < 1, "config key 'soft_training.min_p' must be in [0, 1) (got ",
+        s.min_p, ")");
+  check(s.max_topk >= 1 && s.max_topk <= c.model.vocab_size,
+        "config key 'soft_training.max_topk' must be in [1, model.vocab_size] (got ", s.max_topk,
+        ")");
 }
 
 std::string train_config_to_yaml(const TrainConfig& cfg_in) {

@@ -10,6 +10,8 @@
 //   batch_size, seq_len, lr, min_lr | min_lr_ratio, warmup_steps, weight_decay, grad_clip,
 //   beta1, beta2, adam_eps, steps, eval_interval, eval_batches, checkpoint_interval,
 //   log_interval, seed, threads, out_dir
+//   soft_training: {recipe: none | self_feed, p_max, ramp_steps, temperature, top_k, top_p,
+//                   min_p, max_topk}
 // Every leaf has a dotted name ("model.n_layer", "data.train", "lr") used by overrides and in
 // error messages. Relative paths are relative to the current directory.
 #pragma once
@@ -20,6 +22,25 @@
 #include "model/config.h"
 
 namespace softslm {
+
+// Training-time soft thinking (YAML section soft_training; train/soft_training.h).
+enum class SoftRecipe { kNone, kSelfFeed };
+
+struct SoftTrainingConfig {
+  SoftRecipe recipe = SoftRecipe::kNone;
+  // self_feed: each thinking input (a token inside <think> ... </think>) is replaced, with
+  // probability p, by the concept token of the previous position's output distribution
+  // (from a first pass without gradient over the ground-truth inputs); p ramps linearly from
+  // 0 at step 0 to p_max at ramp_steps, then stays.
+  double p_max = 0.5;          // [0, 1]
+  int64_t ramp_steps = 1000;   // >= 0 (0: p_max from the first step)
+  // the concept tokens' filters, as at inference (configs/soft-thinking.yaml's thinking.*)
+  float temperature = 0.6f;    // > 0
+  int top_k = 30;              // >= 0, 0 = off
+  float top_p = 0.95f;         // (0, 1]
+  float min_p = 0.001f;        // [0, 1)
+  int max_topk = 10;           // >= 1: entries per concept token
+};
 
 struct TrainConfig {
   ModelConfig model;  // vocab_size, n_ctx, n_embd, n_layer, n_head, layer_norm_epsilon
@@ -53,6 +74,7 @@ struct TrainConfig {
   uint64_t seed = 1337;
   int threads = 0;  // 0 = all cores
   std::string out_dir = "runs/default";
+  SoftTrainingConfig soft;
 };
 
 // The minimum learning rate the cosine schedule decays to (min_lr, or lr * min_lr_ratio).

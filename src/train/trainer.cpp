@@ -20,6 +20,7 @@
 #include "tokenizer/tokenizer.h"
 #include "train/adamw.h"
 #include "train/data.h"
+#include "train/soft_training.h"
 
 namespace softslm {
 
@@ -368,6 +369,15 @@ TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt) {
                                                       cfg.lr, min_lr), 0),
                   true);
 
+  // training-time soft thinking (train/soft_training.h)
+  const bool self_feed = cfg.soft.recipe == SoftRecipe::kSelfFeed;
+  const int think_open = tokenizer_special_id(tok, kThinkOpen),
+            think_close = tokenizer_special_id(tok, kThinkClose);
+  check(!self_feed || (think_open >= 0 && think_close >= 0),
+        "config key 'soft_training.recipe' is self_feed, but the tokenizer has no ", kThinkOpen,
+        " / ", kThinkClose, " tokens to find the thinking positions by");
+  std::vector<StepInput> soft_inputs;
+
   // tokens/s counts training steps only (evaluations and checkpoints excluded)
   double train_s_since_log = 0, tok_s = 0;
   int64_t steps_since_log = 0;
@@ -375,7 +385,20 @@ TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt) {
   while (step < end) {
     auto t_step = Clock::now();
     batch_sampler_next(sampler, inputs.data(), targets.data());
-    float loss = gpt2_forward(m, g, inputs.data(), targets.data(), B, T);
+    float loss;
+    const double feed_p = self_feed ? self_feed_probability(cfg.soft, step) : 0.0;
+    int fed = 0;
+    if (feed_p > 0) {  // self_feed: a first pass gives every position's concept token
+      gpt2_forward(m, g, inputs.data(), nullptr, B, T);
+      Rng rng = rng_init(cfg.seed ^ (0x5e1f'feedull + (uint64_t)step));  // a function of the step
+      fed = self_feed_inputs(cfg.soft, feed_p, g.a.logits,
+                             inputs.data(),
+                             thinking_positions(inputs.data(), B, T, think_open, think_close), B,
+                             T, m.cfg.vocab_size, rng, &soft_inputs);
+      loss = gpt2_forward_inputs(m, g, soft_inputs.data(), targets.data(), B, T);
+    } else {
+      loss = gpt2_forward(m, g, inputs.data(), targets.data(), B, T);
+    }
     check(std::isfinite(loss), "training loss is ", loss, " at step ", step + 1,
           " (try a lower lr or a grad_clip)");
     gpt2_backward(m, g);
@@ -391,8 +414,11 @@ TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt) {
     if (train_s_since_log > 0) tok_s = (double)steps_since_log * B * T / train_s_since_log;
     bool log_now = step % cfg.log_interval == 0 || last;
     if (log_now) {
-      log_record({{"type", "train"}, {"step", step}, {"loss", loss}, {"lr", lr},
-                  {"grad_norm", gnorm}, {"tokens_per_s", tok_s}, {"elapsed_s", elapsed()}});
+      nlohmann::json rec = {{"type", "train"}, {"step", step},         {"loss", loss},
+                            {"lr", lr},        {"grad_norm", gnorm},   {"tokens_per_s", tok_s},
+                            {"elapsed_s", elapsed()}};
+      if (self_feed) rec["self_feed_p"] = feed_p, rec["self_fed"] = fed;  // of this step
+      log_record(rec);
       train_s_since_log = 0;
       steps_since_log = 0;
     }

@@ -1,0 +1,62 @@
+#include "train/soft_training.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "base/error.h"
+#include "sampling/soft_sampler.h"
+
+namespace softslm {
+
+double self_feed_probability(const SoftTrainingConfig& s, int64_t step) {
+  if (s.ramp_steps <= 0 || step >= s.ramp_steps) return s.p_max;
+  return s.p_max * (double)step / (double)s.ramp_steps;
+}
+
+std::vector<uint8_t> thinking_positions(const int* ids, int B, int T, int think_open,
+                                        int think_close) {
+  std::vector<uint8_t> out((size_t)B * T, 0);
+  for (int b = 0; b < B; b++) {
+    bool inside = false;
+    for (int t = 0; t < T; t++) {
+      const int id = ids[(size_t)b * T + t];
+      if (id == think_open) {
+        inside = true;
+      } else if (id == think_close) {
+        inside = false;
+      } else {
+        out[(size_t)b * T + t] = inside;
+      }
+    }
+  }
+  return out;
+}
+
+int self_feed_inputs(const SoftTrainingConfig& s, double p, const float* probs, const int* ids,
+                     const std::vector<uint8_t>& thinking, int B, int T, int V, Rng& rng,
+                     std::vector<StepInput>* out) {
+  check(thinking.size() == (size_t)B * T, "self_feed: thinking mask of the wrong size");
+  SoftSamplerParams sp;
+  sp.thinking = {s.temperature, s.top_k, s.top_p, s.min_p};
+  sp.max_topk = s.max_topk;
+  out->clear();
+  out->reserve((size_t)B * T);
+  std::vector<float> logp(V), scratch(V);
+  Rng unused = rng_init(0);  // no noise: soft_sample draws nothing
+  int replaced = 0;
+  for (int bt = 0; bt < B * T; bt++) {
+    out->push_back(StepInput::of_token(ids[bt]));
+    if (!thinking[bt] || bt % T == 0) continue;
+    if (rng_uniform_double(rng) >= p) continue;
+    // the logits up to a constant, which the concept does not see
+    const float* row = probs + (size_t)(bt - 1) * V;
+    for (int v = 0; v < V; v++) logp[v] = std::log(std::max(row[v], 1e-30f));
+    SoftSample c;
+    soft_sample(sp, /*thinking=*/true, logp.data(), V, unused, scratch.data(), &c);
+    out->back() = StepInput::of_concept(c.w, c.ids);
+    replaced++;
+  }
+  return replaced;
+}
+
+}  // namespace softslm
