@@ -15,6 +15,9 @@
 
 namespace {
 
+constexpr const char* kCommands =
+    "train, generate, score, bench, tokenizer, eval, report, viz, data";
+
 // One line: newlines and tabs in a message (CLI11's, a library's) become spaces.
 std::string one_line(std::string s) {
   for (char& c : s)
@@ -51,9 +54,8 @@ int main(int argc, char** argv) {
       known = false;
     }
     if (!known)
-      return report(std::string("unknown command '") + argv[1] +
-                        "' (one of: train, generate, score, bench, tokenizer, eval, report, "
-                        "data); see softslm --help",
+      return report(std::string("unknown command '") + argv[1] + "' (one of: " + kCommands +
+                        "); see softslm --help",
                     2);
   }
   try {
@@ -64,8 +66,8 @@ int main(int argc, char** argv) {
     return e.get_exit_code();
   } catch (const CLI::ParseError& e) {
     std::string msg = e.what();
-    if (argc < 2) msg = "no command given (one of: train, generate, score, bench, tokenizer, "
-                        "eval, report, viz, data); see softslm --help";
+    if (argc < 2) msg = std::string("no command given (one of: ") + kCommands +
+                        "); see softslm --help";
     return report(msg + (argc < 2 ? "" : " (see --help)"), 2);
   } catch (const softslm::Error& e) {
     return report(e.what(), 1);
