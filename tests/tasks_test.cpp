@@ -603,7 +603,8 @@ TEST(TaskData, JsonlLinesAndMix) {
     auto j = nlohmann::ordered_json::parse(line);
     std::vector<std::string> keys;
     for (auto& [k, v] : j.items()) keys.push_back(k);
-    EXPECT_EQ(keys, (std::vector<std::string>{"id", "task", "prompt", "answer", "completion"}));
+    EXPECT_EQ(keys, (std::vector<std::string>{"id", "task", "prompt", "answer", "completion",
+                                              "steps"}));
     EXPECT_EQ(j["id"], "mix-train-" + std::to_string(i));
     EXPECT_EQ(j["task"], task_names()[i % 3]);
     EXPECT_EQ(task_cot_answer(j["completion"]), j["answer"]);
@@ -676,6 +677,46 @@ TEST(TaskData, BadSpecsAreOneLineErrors) {
              "--min-edges 200 is too many");
   expect_bad([](DataSpec& s) { s.task = "path", s.params.path_cot = "dfs"; }, "--path-cot");
   expect_bad([](DataSpec& s) { s.task = "mix", s.params.path_max_nodes = 4; }, "--max-nodes");
+}
+
+TEST(TaskData, StepsConcatenateToTheChainOfThought) {
+  for (const char* mode : {"back", "bfs", "path"})
+    for (const std::string task : {"add", "mul", "path"}) {
+      if (task != "path" && std::string(mode) != "back") continue;
+      DataSpec spec;
+      spec.task = task;
+      spec.n = 40;
+      spec.split = "train";
+      spec.seed = 9;
+      spec.params.path_cot = mode;
+      for (const TaskInstance& x : data_generate(spec)) {
+        const std::string cot = task_cot(task, x.prompt, mode);
+        const std::string ends = task != "path"              ? " "
+                                 : std::string(mode) == "back" ? " <"
+                                 : std::string(mode) == "bfs"  ? " "
+                                                               : ">";
+        std::string joined;
+        for (size_t i = 0; i < x.steps.size(); i++) {
+          const std::string& st = x.steps[i];
+          ASSERT_FALSE(st.empty());
+          // one separator, at the end (none in the last step)
+          const size_t sep = st.find_first_of(ends);
+          EXPECT_EQ(sep, i + 1 < x.steps.size() ? st.size() - 1 : std::string::npos) << st;
+          joined += st;
+        }
+        EXPECT_EQ(joined, cot) << task << " " << mode;
+      }
+    }
+  // the documented examples
+  EXPECT_EQ(task_cot_steps("add", "7+3+0=10,0 6+6+1=13,30"),
+            (std::vector<std::string>{"7+3+0=10,0 ", "6+6+1=13,30"}));
+  EXPECT_EQ(task_cot_steps("path", "zz<y<m q<bc<a", "back"),
+            (std::vector<std::string>{"zz<", "y<", "m ", "q<", "bc<", "a"}));
+  EXPECT_EQ(task_cot_steps("path", "a bc,x q", "bfs"),
+            (std::vector<std::string>{"a ", "bc,x ", "q"}));
+  EXPECT_EQ(task_cot_steps("path", "a>bc>q", "path"),
+            (std::vector<std::string>{"a>", "bc>", "q"}));
+  EXPECT_TRUE(task_cot_steps("add", "").empty());
 }
 
 }  // namespace

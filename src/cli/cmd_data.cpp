@@ -52,7 +52,7 @@ void register_data(CLI::App& app) {
   auto a = std::make_shared<DataArgs>();
   TaskParams& p = a->spec.params;
   CLI::App* c = app.add_subcommand(
-      "data", "Generate reasoning-task sets (JSONL: id, task, prompt, answer, completion)");
+      "data", "Generate reasoning-task sets (JSONL: id, task, prompt, answer, completion, steps)");
   c->add_option("--task", a->spec.task, "add, mul, path, or mix (the three in turn)")->required();
   c->add_option("-n,--n", a->spec.n, "Number of instances")->required();
   c->add_option("--split", a->spec.split,

@@ -208,6 +208,22 @@ struct Generator {
 
 }  // namespace
 
+std::vector<std::string> task_cot_steps(const std::string& task, const std::string& cot,
+                                        const std::string& path_cot) {
+  // the characters that end a step
+  std::string ends = " ";
+  if (task == "path" && path_cot == "back") ends = " <";
+  if (task == "path" && path_cot == "path") ends = ">";
+  std::vector<std::string> steps;
+  std::string cur;
+  for (char ch : cot) {
+    cur += ch;
+    if (ends.find(ch) != std::string::npos) steps.push_back(std::move(cur)), cur.clear();
+  }
+  if (!cur.empty()) steps.push_back(std::move(cur));
+  return steps;
+}
+
 std::vector<TaskInstance> data_generate(const DataSpec& spec) {
   data_spec_validate(spec);
   std::vector<Generator> gens;
@@ -227,6 +243,7 @@ std::vector<TaskInstance> data_generate(const DataSpec& spec) {
     inst.answer = task_solve(g.task, inst.prompt);
     std::string cot = spec.params.cot ? task_cot(g.task, inst.prompt, spec.params.path_cot) : "";
     inst.completion = think_open + cot + think_close + inst.answer + eot;
+    inst.steps = task_cot_steps(g.task, cot, spec.params.path_cot);
     out.push_back(std::move(inst));
   }
   return out;
@@ -241,6 +258,7 @@ std::string data_to_jsonl(const std::vector<TaskInstance>& instances) {
     j["prompt"] = x.prompt;
     j["answer"] = x.answer;
     j["completion"] = x.completion;
+    j["steps"] = x.steps;
     out += j.dump() + "\n";
   }
   return out;

@@ -120,6 +120,7 @@ struct TaskInstance {
   std::string id;    // "{task}-{split}-{index}"; "mix-{split}-{index}" in a mix
   std::string task;  // add, mul or path
   std::string prompt, answer, completion;
+  std::vector<std::string> steps;  // the chain of thought in steps (task_cot_steps)
 };
 
 // The tasks a generator knows ("add", "mul", "path"); "mix" is accepted by data_generate.
@@ -148,6 +149,13 @@ std::string task_cot_answer(const std::string& completion);
 // "path").
 std::string task_cot(const std::string& task, const std::string& prompt,
                      const std::string& path_cot = "back");
+// The chain of thought cut into reasoning steps, each keeping the separator that ends it, so
+// that they concatenate to the chain exactly: add, one digit column ("7+3+0=10,0 "); mul, one
+// digit step of a partial product, its header with its first digit ("10*4:0*4+0=0,0 "); path,
+// one hop ("wwf<" in back walks, "n>" in a path) or one layer of the breadth-first search
+// ("cz,kn "). An empty chain has no steps.
+std::vector<std::string> task_cot_steps(const std::string& task, const std::string& cot,
+                                        const std::string& path_cot = "back");
 
 // The canonical key of a prompt and the split it belongs to ("train", "val" or "test").
 std::string task_canonical_key(const std::string& task, const std::string& prompt);
