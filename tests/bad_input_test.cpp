@@ -418,6 +418,23 @@ TEST(BadInput, EveryCaseIsOneLineNamingTheProblemWithExitCodeAndNothingLeft) {
       {"t_bad.jsonl"}, 1, out + ".html");
   add("report of a missing eval dir", "report --eval " + dir + "/noeval -o " + out + ".html",
       {"noeval"}, 1, out + ".html");
+  {  // eval directories whose files report cannot use
+    const std::string e1 = dir + "/eval_types", e2 = dir + "/eval_traces", e3 = dir + "/eval_keys";
+    for (const std::string& e : {e1, e2, e3}) fs::create_directories(e);
+    write_file_atomic(e1 + "/summary.json",
+                      "[{\"config\": \"greedy\", \"tasks\": {\"add\": {\"n_examples\": \"3\"}}}]");
+    write_file_atomic(e1 + "/traces.jsonl", "");
+    write_file_atomic(e2 + "/summary.json", "[]");
+    write_file_atomic(e2 + "/traces.jsonl", "{\"steps\": [{\"entropy\": \"high\"}]}\n");
+    write_file_atomic(e3 + "/summary.json", "[{\"tasks\": {}}]");
+    write_file_atomic(e3 + "/traces.jsonl", "");
+    add("report of a summary with wrong types", "report --eval " + e1 + " -o " + out + ".html",
+        {"eval_types/summary.json", "n_examples"}, 1, out + ".html");
+    add("report of a damaged trace", "report --eval " + e2 + " -o " + out + ".html",
+        {"eval_traces/traces.jsonl:1", "entropy"}, 1, out + ".html");
+    add("report of a summary without a config", "report --eval " + e3 + " -o " + out + ".html",
+        {"eval_keys/summary.json: run 1", "config"}, 1, out + ".html");
+  }
   add("data unknown task", "data --task division -n 3 --out " + out + ".jsonl", {"division"}, 1,
       out + ".jsonl");
   add("data --seed -1", "data --task add -n 3 --seed -1 --out " + out + ".jsonl", {"--seed"}, 2,

@@ -19,9 +19,17 @@ void register_report(CLI::App& app) {
     } catch (const nlohmann::json::exception&) {
       fail(path, ": not valid JSON");
     }
-    check(summary.is_array(), path, ": expected the array written by softslm eval");
-    write_file_atomic(*out, report_html(summary, read_file(*eval_dir + "/traces.jsonl"),
-                                        "softslm evaluation: " + *eval_dir));
+    std::string html;
+    try {
+      html = report_html(summary, read_file(*eval_dir + "/traces.jsonl"),
+                         "softslm evaluation: " + *eval_dir);
+    } catch (const Error& e) {  // "summary.json: ..." / "traces.jsonl:3: ...": name the dir
+      std::string what = e.what();
+      if (what.rfind("summary.json", 0) == 0 || what.rfind("traces.jsonl", 0) == 0)
+        fail(*eval_dir, "/", what);
+      throw;
+    }
+    write_file_atomic(*out, html);
   });
   auto trace = std::make_shared<std::string>(), vout = std::make_shared<std::string>();
   CLI::App* v = app.add_subcommand("viz", "HTML chart of one generation's trace (generate --trace)");

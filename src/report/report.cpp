@@ -204,8 +204,47 @@ std::string trace_section_html(const std::string& heading, const nlohmann::json&
   return s + "</table></details>\n";
 }
 
+// The fields report_html reads, with their types; errors name "summary.json" / "traces.jsonl"
+// (the files of an eval directory) and the run or line.
+static void check_report_inputs(const nlohmann::json& summary,
+                                const std::vector<nlohmann::json>& rows,
+                                const std::vector<int>& lines) {
+  check(summary.is_array(), "summary.json: expected the array written by softslm eval");
+  for (size_t r = 0; r < summary.size(); r++) {
+    const nlohmann::json& run = summary[r];
+    const std::string where = "summary.json: run " + std::to_string(r + 1);
+    check(run.is_object() && field(run, "config").is_string() && field(run, "tasks").is_object(),
+          where, ": expected {\"config\": string, \"tasks\": {...}}");
+    for (const auto& [task, m] : run["tasks"].items()) {
+      check(m.is_object(), where, ": task '", task, "' must be an object");
+      for (const char* key : {"n_examples", "samples"})
+        check(field(m, key).is_number_integer(), where, ": task '", task, "': \"", key,
+              "\" must be an integer");
+      for (const char* key : {"pass1", "passk", "mean_tokens", "mean_tokens_correct",
+                              "mean_thinking_tokens", "cold_stop_rate", "budget_rate"})
+        check(field(m, key).is_number(), where, ": task '", task, "': \"", key,
+              "\" must be a number");
+    }
+  }
+  for (size_t i = 0; i < rows.size(); i++) {
+    const nlohmann::json& row = rows[i];
+    const std::string where = "traces.jsonl:" + std::to_string(lines[i]);
+    check(row.is_object() && field(row, "steps").is_array(), where,
+          ": expected an object with a \"steps\" array");
+    for (const char* key : {"config", "id", "prompt", "answer"})
+      check(field(row, key).is_null() || field(row, key).is_string(), where, ": \"", key,
+            "\" must be a string");
+    check(field(row, "correct").is_null() || field(row, "correct").is_boolean(), where,
+          ": \"correct\" must be true or false");
+    for (const auto& st : row["steps"]) check_trace_step(st, where);
+  }
+}
+
 std::string report_html(const nlohmann::json& summary, const std::string& traces_jsonl,
                         const std::string& title) {
+  std::vector<int> lines;
+  const std::vector<nlohmann::json> rows = jsonl_parse(traces_jsonl, "traces.jsonl", &lines);
+  check_report_inputs(summary, rows, lines);
   std::string body = "<p class=\"muted\">softslm evaluation report. Accuracy is pass@1 under "
                      "one strict rule for every configuration: the text after "
                      "<code>&lt;/think&gt;</code> up to <code>&lt;|endoftext|&gt;</code>, "
@@ -244,7 +283,7 @@ std::string report_html(const nlohmann::json& summary, const std::string& traces
           "distribution at each step; shaded steps are in the thinking phase; dashed lines mark "
           "phase switches and their reason. Expand a table for the concept tokens (top-K ids with "
           "their weights) fed at each soft step.</p>\n";
-  for (const auto& row : jsonl_parse(traces_jsonl, "traces")) {
+  for (const auto& row : rows) {
     std::string head = row.value("config", "") + " | " + row.value("id", "") + " | " +
                        row.value("prompt", "") + " | answer " + row.value("answer", "") +
                        (row.value("correct", false) ? " (correct)" : " (wrong)");
