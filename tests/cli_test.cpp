@@ -112,11 +112,16 @@ TEST(Cli, BenchReportsEveryFigure) {
         "soft_over_sampled", "decode_bf16_tokens_per_s", "bf16_over_f32", "read_bandwidth_gbs",
         "batched_decode_8_tokens_per_s", "batched_decode_32_tokens_per_s",
         "prefill_tokens_per_s", "train_tokens_per_s", "train_gflops", "peak_rss_decode_mb",
+        "train_self_feed_tokens_per_s", "train_latent1_tokens_per_s",
+        "train_latent3_tokens_per_s", "train_latent1_graph_mb", "train_latent3_graph_mb",
         "fma_peak_gflops"}) {
     ASSERT_TRUE(j.contains(k)) << k;
     const double v = j[k].get<double>();
     EXPECT_TRUE(std::isfinite(v) && v > 0) << k << " = " << v;
   }
+  // n latent steps keep n + 1 train graphs
+  EXPECT_DOUBLE_EQ(j["train_latent3_graph_mb"].get<double>(),
+                   2 * j["train_latent1_graph_mb"].get<double>());
   // the kernels' vector width is reported, and no measured rate passes the FMA peak
   // measured on the same threads (a margin for the VM's drift between the measurements)
   EXPECT_TRUE(j["vector_isa"] == "avx512" || j["vector_isa"] == "avx2") << j["vector_isa"];

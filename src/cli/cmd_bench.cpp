@@ -22,6 +22,8 @@
 #include "model/checkpoint.h"
 #include "model/gpt2_train.h"
 #include "ops/vec.h"
+#include "train/latent.h"
+#include "train/soft_training.h"
 
 namespace softslm {
 
@@ -220,7 +222,8 @@ void run_bench(const BenchArgs& a) {
   });
 
   // training step: forward + backward over [batch, n_ctx]
-  double train_tps = 0;
+  double train_tps = 0, self_feed_tps = 0, latent_tps[2] = {0, 0}, latent_mb[2] = {0, 0};
+  const int latent_steps[2] = {1, 3};
   // forward+backward FLOPs ~ 6 * params * tokens + attention (6 * L * T * C per token)
   double flops_per_tok = 6.0 * m.num_params + 6.0 * c.n_layer * T * c.n_embd;
   if (!a.no_train) {
@@ -232,6 +235,37 @@ void run_bench(const BenchArgs& a) {
       gpt2_backward(mt, g);
     });
     train_tps = a.batch * T / t_train;
+    // training-time soft thinking, on the same batch: self_feed with every position a
+    // thinking input fed a concept (its most expensive case: a first pass, B*T concepts, the
+    // soft-input step), and latent steps (n + 1 passes; hidden-state inputs at T/4 ...)
+    std::vector<uint8_t> all((size_t)a.batch * T, 1);
+    SoftTrainingConfig sf;
+    std::vector<StepInput> soft;
+    double t_self_feed = median_seconds(a.repeats, [&] {
+      gpt2_forward(mt, g, inp.data(), nullptr, a.batch, T);
+      Rng rng = rng_init(1);
+      std::vector<float> probs(g.a.logits, g.a.logits + (size_t)a.batch * T * V);
+      self_feed_inputs(sf, 1.0, probs.data(), inp.data(), all, a.batch, T, V, rng, &soft);
+      gpt2_forward_inputs(mt, g, soft.data(), tgt.data(), a.batch, T);
+      gpt2_backward(mt, g);
+    });
+    self_feed_tps = a.batch * T / t_self_feed;
+    for (int i = 0; i < 2; i++) {
+      const int n = latent_steps[i];
+      LatentBatch lb;
+      lb.B = a.batch, lb.T = T, lb.n_latent = n;
+      for (int x : inp) lb.inputs.push_back(StepInput::of_token(x));
+      lb.targets = tgt;
+      for (int r = 0; r < a.batch; r++)
+        for (int k = 0; k < n; k++) lb.latent_pos.push_back(std::max(1, T / 4) + k);
+      LatentGraph lg = latent_graph_create(mt, a.batch, T, n);
+      double t = median_seconds(a.repeats, [&] {
+        latent_forward(mt, lg, lb, LatentKind::kHidden);
+        latent_backward(mt, lg, lb, LatentKind::kHidden);
+      });
+      latent_tps[i] = a.batch * T / t;
+      latent_mb[i] = (n + 1) * train_graph_bytes(c, a.batch, T) / 1e6;
+    }
   }
 
   char date[32];
@@ -269,6 +303,11 @@ void run_bench(const BenchArgs& a) {
   if (!a.no_train) {
     j["train_batch"] = a.batch;
     j["train_tokens_per_s"] = train_tps;
+    j["train_self_feed_tokens_per_s"] = self_feed_tps;
+    j["train_latent1_tokens_per_s"] = latent_tps[0];
+    j["train_latent3_tokens_per_s"] = latent_tps[1];
+    j["train_latent1_graph_mb"] = latent_mb[0];
+    j["train_latent3_graph_mb"] = latent_mb[1];
     j["train_gflops"] = train_tps * flops_per_tok / 1e9;
   }
   if (a.json) {
@@ -299,6 +338,12 @@ void run_bench(const BenchArgs& a) {
     const double train_gflops = train_tps * flops_per_tok / 1e9;
     std::printf("  training (fwd+bwd, batch %d x %d)  %10.0f tokens/s  %6.1f GFLOP/s (%.0f %% of peak)\n",
                 a.batch, T, train_tps, train_gflops, 100 * train_gflops / peak);
+    std::printf("    self_feed (every input a concept) %9.0f tokens/s  (%.2f x the plain step's "
+                "time)\n", self_feed_tps, train_tps / self_feed_tps);
+    for (int i = 0; i < 2; i++)
+      std::printf("    latent, %d hidden-state steps     %10.0f tokens/s  (%.2f x the time; "
+                  "graphs %.0f MB)\n", latent_steps[i], latent_tps[i], train_tps / latent_tps[i],
+                  latent_mb[i]);
   }
   std::printf("  memory: weights %.1f MB, KV cache %.1f MB per sequence; peak RSS %.1f MB while "
               "decoding (%.1f MB before the model), %.1f MB overall\n",
