@@ -244,8 +244,8 @@ void run_bench(const BenchArgs& a) {
     double t_self_feed = median_seconds(a.repeats, [&] {
       gpt2_forward(mt, g, inp.data(), nullptr, a.batch, T);
       Rng rng = rng_init(1);
-      std::vector<float> probs(g.a.logits, g.a.logits + (size_t)a.batch * T * V);
-      self_feed_inputs(sf, 1.0, probs.data(), inp.data(), all, a.batch, T, V, rng, &soft);
+      // the first pass's probabilities are read in place (as the trainer does)
+      self_feed_inputs(sf, 1.0, g.a.logits, inp.data(), all, a.batch, T, V, rng, &soft);
       gpt2_forward_inputs(mt, g, soft.data(), tgt.data(), a.batch, T);
       gpt2_backward(mt, g);
     });
