@@ -86,8 +86,7 @@ void run_generate(GenerateArgs& a, bool prompt_given) {
     ids.push_back(tokenizer_encode(lm.tok, pr.text, /*allow_special=*/true));
     if (ids.back().empty()) ids.back().push_back(lm.eos_id);  // empty prompt: start a document
     const std::vector<int>& t = ids.back();
-    const int n = (int)t.size() + (s.mode == ThinkMode::kThinkTags && s.insert_think &&
-                                   t.back() != p.think_open_id);
+    const int n = generate_prompt_positions(p, t);
     check(n < n_ctx, pr.where, pr.where == "--prompt" ? "" : " (id " + pr.id + ")",
           ": the prompt is ", n, " tokens; the model's context is ", n_ctx, " (at most ",
           n_ctx - 1, " leave room to generate)");

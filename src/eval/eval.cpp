@@ -238,9 +238,7 @@ EvalRun eval_run(std::shared_ptr<const InferenceWeights> weights, const Tokenize
     const EvalExample& ex = examples[i];
     const std::string where = (ex.where.empty() ? "example" : ex.where) + " (id " + ex.id + ")";
     check(!prompts[i].empty(), where, ": the prompt is empty");
-    const int n = (int)prompts[i].size() + (p.soft.mode == ThinkMode::kThinkTags &&
-                                           p.soft.insert_think &&
-                                           prompts[i].back() != p.think_open_id);
+    const int n = generate_prompt_positions(p, prompts[i]);
     check(n < m.cfg.n_ctx, where, ": the prompt is ", n, " tokens; the model's context is ",
           m.cfg.n_ctx, " (at most ", m.cfg.n_ctx - 1, " leave room to generate)");
   }

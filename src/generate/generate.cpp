@@ -36,6 +36,12 @@ void generate_params_validate(const GenerateParams& p, int vocab_size) {
   }
 }
 
+int generate_prompt_positions(const GenerateParams& p, const std::vector<int>& prompt) {
+  const bool add_think = p.soft.mode == ThinkMode::kThinkTags && p.soft.insert_think &&
+                         (prompt.empty() || prompt.back() != p.think_open_id);
+  return (int)prompt.size() + (add_think ? 1 : 0);
+}
+
 namespace {
 
 bool all_finite(const float* x, int n) {
@@ -159,8 +165,8 @@ std::vector<SeqResult> generate(std::shared_ptr<const InferenceWeights> w,
     const std::vector<int>& pr = prompts[s];
     check(!pr.empty(), "prompt ", s, " is empty");
     for (int t : pr) check(t >= 0 && t < V, "prompt ", s, ": token id ", t, " outside [0, ", V, ")");
-    bool add_think = tags && P.soft.insert_think && pr.back() != P.think_open_id;
-    int n = (int)pr.size() + (add_think ? 1 : 0);
+    const int n = generate_prompt_positions(P, pr);
+    const bool add_think = n > (int)pr.size();
     check(n < n_ctx, "prompt ", s, " is ", n, " tokens; the model's context is ", n_ctx,
           " (at most ", n_ctx - 1, " leave room to generate)");
     SeqState& q = st[s];

@@ -48,6 +48,10 @@ struct GenerateParams {
                               // (the tokenizer's ids: rows no token owns are masked); 0 = all
 };
 
+// Positions a prompt takes: its tokens, plus the <think> generate appends in think-tags mode
+// (insert_think) when the prompt does not already end with it. Must be < n_ctx.
+int generate_prompt_positions(const GenerateParams& p, const std::vector<int>& prompt);
+
 // Throws Error naming the bad field (sampler ranges, max_topk vs vocab_size, tau < 0, L < 1, ...).
 void generate_params_validate(const GenerateParams& p, int vocab_size);
 

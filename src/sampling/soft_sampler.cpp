@@ -108,6 +108,17 @@ void gumbel_softmax(std::vector<float>* w, std::vector<int>* ids, float tau, Rng
   *ids = nid;
 }
 
+void concept_from_probs(const SoftSamplerParams& p, const float* probs, int V,
+                        std::vector<float>* logp, SoftSample* out) {
+  check(!p.dirichlet && !p.gumbel && p.thinking.temperature > 0,
+        "a concept from probabilities needs a positive thinking temperature and no noise");
+  logp->resize(2 * (size_t)V);  // the log-probabilities, then soft_sample's scratch
+  float* l = logp->data();
+  for (int v = 0; v < V; v++) l[v] = std::log(std::max(probs[v], 1e-30f));
+  Rng unused = rng_init(0);  // no noise: soft_sample draws nothing
+  soft_sample(p, /*thinking=*/true, l, V, unused, l + V, out);
+}
+
 void concept_backward(const std::vector<float>& w, const std::vector<int>& ids,
                       const float* dw, float temperature, float* dlogits) {
   check(w.size() == ids.size(), "concept_backward: ", w.size(), " weights but ", ids.size(),

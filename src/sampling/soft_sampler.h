@@ -49,6 +49,12 @@ void gumbel_softmax(std::vector<float>* w, std::vector<int>* ids, float tau, Rng
 // Gamma(shape, 1) draw, returned as its logarithm (exact for tiny shapes).
 double log_gamma_sample(double shape, Rng& rng);
 
+// The noise-free concept token (p's thinking filters and max_topk) of a distribution given as
+// probabilities, e.g. a training pass's softmax output: log p is the logits up to a constant,
+// which neither the concept nor concept_backward sees. logp[V] is scratch.
+void concept_from_probs(const SoftSamplerParams& p, const float* probs, int V,
+                        std::vector<float>* logp, SoftSample* out);
+
 // The backward of a noise-free concept token w.r.t. the logits that produced it (for training
 // through self-fed concepts). After the filters and the top-K renormalisation the weights are
 // a softmax over the K selected ids alone: a_j = exp(l_j / T) / sum_k exp(l_k / T), so

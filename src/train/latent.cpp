@@ -34,14 +34,10 @@ StepInput latent_input(const Model& m, const TrainGraph& g, int row, LatentKind 
     const float* h = g.a.lnf + (size_t)row * C;
     return StepInput::of_vector(std::vector<float>(h, h + C));
   }
-  // the pass's logits buffer holds probabilities after its (loss-free) softmax: log p is
-  // the logits up to a constant, which neither the concept nor its gradient sees
-  const float* probs = g.a.logits + (size_t)row * V;
-  std::vector<float> logp(V), scratch(V);
-  for (int v = 0; v < V; v++) logp[v] = std::log(std::max(probs[v], 1e-30f));
-  Rng unused = rng_init(0);
+  // the pass's logits buffer holds probabilities after its (loss-free) softmax
+  std::vector<float> scratch;
   SoftSample s;
-  soft_sample(p, /*thinking=*/true, logp.data(), V, unused, scratch.data(), &s);
+  concept_from_probs(p, g.a.logits + (size_t)row * V, V, &scratch, &s);
   return StepInput::of_concept(s.w, s.ids);
 }
 

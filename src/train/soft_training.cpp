@@ -41,18 +41,14 @@ int self_feed_inputs(const SoftTrainingConfig& s, double p, const float* probs, 
   sp.max_topk = s.max_topk;
   out->clear();
   out->reserve((size_t)B * T);
-  std::vector<float> logp(V), scratch(V);
-  Rng unused = rng_init(0);  // no noise: soft_sample draws nothing
+  std::vector<float> scratch;
   int replaced = 0;
   for (int bt = 0; bt < B * T; bt++) {
     out->push_back(StepInput::of_token(ids[bt]));
     if (!thinking[bt] || bt % T == 0) continue;
     if (rng_uniform_double(rng) >= p) continue;
-    // the logits up to a constant, which the concept does not see
-    const float* row = probs + (size_t)(bt - 1) * V;
-    for (int v = 0; v < V; v++) logp[v] = std::log(std::max(row[v], 1e-30f));
     SoftSample c;
-    soft_sample(sp, /*thinking=*/true, logp.data(), V, unused, scratch.data(), &c);
+    concept_from_probs(sp, probs + (size_t)(bt - 1) * V, V, &scratch, &c);
     out->back() = StepInput::of_concept(c.w, c.ids);
     replaced++;
   }
