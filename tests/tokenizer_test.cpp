@@ -6,6 +6,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "base/error.h"
@@ -374,6 +375,37 @@ TEST(TokenizerTest, NoDigitMergesKeepsOneTokenPerDigit) {
   for (const auto& [l, r] : split.merges)
     EXPECT_EQ((l + r).find_first_of("0123456789"), std::string::npos);
   EXPECT_LT(tokenizer_encode(merged, "12345+678=x").size(), ids.size());
+}
+
+TEST(TokenizerTest, NamesAreOneTokenWherever) {
+  Tokenizer t = tokenizer_names(3, {kEndOfText, kThinkOpen, kThinkClose});
+  EXPECT_EQ(tokenizer_vocab_size(t), 256 + 676 + 17576 + 3);
+  EXPECT_EQ(tokenizer_special_id(t, kThinkClose), 256 + 676 + 17576 + 2);
+  std::mt19937 rng(5);
+  std::set<int> ids;
+  std::set<std::string> names;
+  for (int i = 0; i < 3000; i++) {
+    std::string name;
+    for (int n = 1 + rng() % 3; n > 0; n--) name += char('a' + rng() % 26);
+    std::vector<int> alone = tokenizer_encode(t, name);
+    ASSERT_EQ(alone.size(), 1u) << name;
+    EXPECT_EQ(tokenizer_decode(t, alone), name);
+    ids.insert(alone[0]);
+    names.insert(name);
+    // the same single token after a space, after each separator of the path format, and
+    // before one; the separators stay one byte token each
+    for (const char* pre : {" ", ">", "<", ",", "|", "?", "=", "<think>"}) {
+      std::vector<int> ctx = tokenizer_encode(t, std::string(pre) + name + ">", true);
+      ASSERT_GE(ctx.size(), 3u);
+      EXPECT_EQ(ctx[ctx.size() - 2], alone[0]) << "'" << pre << name << ">'";
+      EXPECT_EQ(ctx.size(), (std::string(pre) == "<think>" ? 1u : std::strlen(pre)) + 2u);
+    }
+  }
+  EXPECT_EQ(ids.size(), names.size());  // distinct names, distinct tokens
+  EXPECT_EQ(tokenizer_encode(t, "ab").size(), 1u);
+  EXPECT_EQ(tokenizer_encode(t, "abcd").size(), 2u);  // longer runs are split, still lossless
+  EXPECT_EQ(tokenizer_encode(tokenizer_names(1, {kEndOfText}), "ab").size(), 2u);
+  EXPECT_THROW(tokenizer_names(4, {}), Error);
 }
 
 TEST(TokenizerTest, DecodeRejectsBadIds) {

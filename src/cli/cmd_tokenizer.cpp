@@ -14,16 +14,19 @@ namespace {
 struct TokenizerArgs {
   std::vector<std::string> inputs, specials{kEndOfText, kThinkOpen, kThinkClose};
   std::string out, tokenizer, text, text_file, ids;
-  int vocab_size = 4096;
+  int vocab_size = 4096, names = 0;
   bool no_special = false, no_merge_digits = false;
 };
 
 void run_train(const TokenizerArgs& a) {
-  check(!a.inputs.empty(), "give at least one --input text file");
+  check(a.names >= 0 && a.names <= 3, "--names must be in 0..3 (got ", a.names, ")");
+  check(a.names > 0 || !a.inputs.empty(), "give at least one --input text file (or --names)");
+  check(a.names == 0 || a.inputs.empty(), "--names builds a fixed vocabulary: give no --input");
   check(!a.out.empty(), "give --out (a tokenizer.json path)");
   std::vector<std::string> texts;
   for (const auto& f : a.inputs) texts.push_back(read_file(f));
-  Tokenizer tok = tokenizer_train(texts, a.vocab_size, a.specials, !a.no_merge_digits);
+  Tokenizer tok = a.names > 0 ? tokenizer_names(a.names, a.specials)
+                              : tokenizer_train(texts, a.vocab_size, a.specials, !a.no_merge_digits);
   tokenizer_save(tok, a.out);
   std::cerr << "wrote " << a.out << " (" << tokenizer_vocab_size(tok) << " ids, "
             << tok.merges.size() << " merges)\n";
@@ -65,8 +68,12 @@ void register_tokenizer(CLI::App& app) {
   auto a = std::make_shared<TokenizerArgs>();
   CLI::App* c = app.add_subcommand("tokenizer", "Train, or encode/decode with, a BPE tokenizer");
   c->require_subcommand(1);
-  CLI::App* tr = c->add_subcommand("train", "Train a byte-level BPE vocabulary from text files");
-  tr->add_option("-i,--input", a->inputs, "Text files")->required();
+  CLI::App* tr = c->add_subcommand("train", "Train a byte-level BPE vocabulary from text files (or build a node-name vocabulary)");
+  tr->add_option("-i,--input", a->inputs, "Text files");
+  tr->add_option("--names", a->names,
+                 "Instead of training: one token per lowercase name of 1..N letters (N in 1..3; "
+                 "3: 18,278 names, 18,511 ids with the bytes and specials), never glued to a space")
+      ->capture_default_str();
   tr->add_option("-v,--vocab-size", a->vocab_size, "Total ids: 256 bytes + merges + specials")
       ->capture_default_str();
   tr->add_option("--special", a->specials, "Special tokens (replaces the default three)");

@@ -95,6 +95,19 @@ std::vector<std::vector<std::string>> path_bfs_layers(const PathPrompt& p, const
   return bfs(p, stop).layers;
 }
 
+std::vector<std::vector<std::pair<std::string, double>>> path_soft_targets(const PathPrompt& p) {
+  const std::string answer = path_solve(p);
+  const auto layers = bfs(p, "").layers;  // layer 0 is start: no hop
+  std::vector<std::vector<std::pair<std::string, double>>> out;
+  for (size_t t = 1; t < layers.size() && answer != p.start; t++) {
+    std::vector<std::pair<std::string, double>> hop;
+    for (const auto& v : layers[t]) hop.push_back({v, 1.0 / (double)layers[t].size()});
+    out.push_back(std::move(hop));
+    if (std::find(layers[t].begin(), layers[t].end(), answer) != layers[t].end()) break;
+  }
+  return out;
+}
+
 std::string path_solve(const PathPrompt& p) {
   std::unordered_set<std::string> reach;
   for (const auto& layer : bfs(p, "").layers) reach.insert(layer.begin(), layer.end());

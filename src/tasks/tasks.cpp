@@ -244,6 +244,7 @@ std::vector<TaskInstance> data_generate(const DataSpec& spec) {
     std::string cot = spec.params.cot ? task_cot(g.task, inst.prompt, spec.params.path_cot) : "";
     inst.completion = think_open + cot + think_close + inst.answer + eot;
     inst.steps = task_cot_steps(g.task, cot, spec.params.path_cot);
+    if (g.task == "path") inst.soft_targets = path_soft_targets(path_parse(inst.prompt));
     out.push_back(std::move(inst));
   }
   return out;
@@ -259,6 +260,15 @@ std::string data_to_jsonl(const std::vector<TaskInstance>& instances) {
     j["answer"] = x.answer;
     j["completion"] = x.completion;
     j["steps"] = x.steps;
+    if (!x.soft_targets.empty()) {
+      nlohmann::ordered_json st = nlohmann::ordered_json::array();
+      for (const auto& hop : x.soft_targets) {
+        nlohmann::ordered_json h = nlohmann::ordered_json::object();
+        for (const auto& [node, w] : hop) h[node] = w;
+        st.push_back(std::move(h));
+      }
+      j["soft_targets"] = std::move(st);
+    }
     out += j.dump() + "\n";
   }
   return out;

@@ -121,6 +121,9 @@ struct TaskInstance {
   std::string task;  // add, mul or path
   std::string prompt, answer, completion;
   std::vector<std::string> steps;  // the chain of thought in steps (task_cot_steps)
+  // path only: per hop t = 1..D (D = the answer's depth), the target distribution over the
+  // frontier, uniform over breadth-first layer t (path_soft_targets); empty for add and mul
+  std::vector<std::vector<std::pair<std::string, double>>> soft_targets;
 };
 
 // The tasks a generator knows ("add", "mul", "path"); "mix" is accepted by data_generate.
@@ -131,7 +134,8 @@ const std::vector<std::string>& task_names();
 void data_spec_validate(const DataSpec& spec);
 // The instances, in order. Throws Error when the split holds fewer than n distinct instances.
 std::vector<TaskInstance> data_generate(const DataSpec& spec);
-// One JSON object per line: {"id","task","prompt","answer","completion"}.
+// One JSON object per line: {"id","task","prompt","answer","completion","steps"}, and
+// "soft_targets" ([{node: weight, ...} per hop]) for path instances.
 std::string data_to_jsonl(const std::vector<TaskInstance>& instances);
 
 // Solves a prompt of the task ("add", "mul", "path"); throws Error on a malformed prompt (or a
@@ -201,6 +205,10 @@ bool path_name_ok(const std::string& name);  // 1-3 lowercase letters
 std::vector<std::vector<std::string>> path_bfs_layers(const PathPrompt& p,
                                                       const std::string& stop = "");
 std::string path_solve(const PathPrompt& p);
+// The soft targets of a path prompt (CoT2's frontier supervision): for hops t = 1..D, D the
+// answer's depth, the full breadth-first layer t (every node first reached in t edges, in the
+// layers' order), each node with weight 1 / |layer t|. The answer lies in the last hop.
+std::vector<std::vector<std::pair<std::string, double>>> path_soft_targets(const PathPrompt& p);
 // Fewest nodes an instance of this depth needs: max(depth + 5, 2 * depth + 2).
 int path_nodes_needed(int depth);
 std::string path_cot(const PathPrompt& p, const std::string& mode);  // "back", "bfs", "path"

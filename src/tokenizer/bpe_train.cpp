@@ -204,3 +204,43 @@ Tokenizer tokenizer_train(const std::vector<std::string>& texts, int vocab_size,
 }
 
 }  // namespace softslm
+
+namespace softslm {
+
+Tokenizer tokenizer_names(int max_len, const std::vector<std::string>& special_tokens) {
+  check(max_len >= 1 && max_len <= 3, "tokenizer_names: name length ", max_len,
+        " is outside 1..3");
+  Tokenizer tok;
+  for (int b = 0; b < 256; b++) tok.id_to_bytes.push_back(std::string(1, char(b)));
+  // merges in rank order: every 2-letter name, then every 3-letter one built from the pair
+  // that BPE merges first in it (the lower-ranked of its two 2-letter pairs)
+  std::unordered_map<std::string, int> rank2;
+  auto add = [&](const std::string& l, const std::string& r) {
+    tok.merges.push_back({l, r});
+    tok.id_to_bytes.push_back(l + r);
+  };
+  for (char x = 'a'; max_len >= 2 && x <= 'z'; x++)
+    for (char y = 'a'; y <= 'z'; y++) {
+      rank2[std::string{x, y}] = (int)tok.merges.size();
+      add(std::string(1, x), std::string(1, y));
+    }
+  for (char x = 'a'; max_len >= 3 && x <= 'z'; x++)
+    for (char y = 'a'; y <= 'z'; y++)
+      for (char z = 'a'; z <= 'z'; z++) {
+        if (rank2[std::string{x, y}] <= rank2[std::string{y, z}])  // a tie merges leftmost
+          add(std::string{x, y}, std::string(1, z));
+        else
+          add(std::string(1, x), std::string{y, z});
+      }
+  std::unordered_set<std::string> seen;
+  for (const std::string& s : special_tokens) {
+    check(!s.empty() && seen.insert(s).second, "tokenizer_names: special token '", s,
+          "' empty or repeated");
+    tok.specials.push_back({s, int(tok.id_to_bytes.size())});
+    tok.id_to_bytes.push_back(s);
+  }
+  tokenizer_build_index(tok, "tokenizer_names");
+  return tok;
+}
+
+}  // namespace softslm

@@ -36,6 +36,13 @@ Tokenizer tokenizer_train(const std::vector<std::string>& texts, int vocab_size,
                           const std::vector<std::string>& special_tokens,
                           bool merge_digits = true);
 
+// A fixed vocabulary for node names (the path task): 256 byte tokens (one-letter names among
+// them), then one token for every lowercase name of 2..max_len letters (max_len in 1..3; 3 adds
+// 676 + 17,576), then the specials: 256 + 18,252 + 3 = 18,511 ids for max_len 3. Only letters merge, never a space with a letter,
+// so a name is the same single token wherever it stands (" ab" is " " + "ab", ">ab" is ">" +
+// "ab"); every other character is one byte token. The files are plain GPT-2 BPE.
+Tokenizer tokenizer_names(int max_len, const std::vector<std::string>& special_tokens);
+
 // Encodes text. With allow_special, exact occurrences of special-token strings become their
 // single ids; without it, special strings are encoded as ordinary text (never special ids).
 std::vector<int> tokenizer_encode(const Tokenizer& tok, std::string_view text,

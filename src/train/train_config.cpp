@@ -27,6 +27,7 @@ const ConfigSchema& schema() {
       KEY("model.layer_norm_epsilon", Float, model.layer_norm_epsilon, true),
       KEY("tokenizer.path", String, tokenizer_path, true),
       KEY("tokenizer.merge_digits", Bool, tokenizer_merge_digits, true),
+      KEY("tokenizer.names", Int, tokenizer_names, true),
       KEY("data.train", StrList, train_files, true),
       KEY("data.val", StrList, val_files, true),
       KEY("data.val_fraction", Double, val_fraction, true),
@@ -113,7 +114,17 @@ void train_config_validate(const TrainConfig& c) {
         ") must be divisible by 'model.n_head' (", m.n_head, ")");
   check(m.layer_norm_epsilon > 0, "config key 'model.layer_norm_epsilon' must be > 0 (got ",
         m.layer_norm_epsilon, ")");
-  if (c.tokenizer_path.empty())
+  check(c.tokenizer_names >= 0 && c.tokenizer_names <= 3,
+        "config key 'tokenizer.names' must be in 0..3 (0 = off; got ", c.tokenizer_names, ")");
+  check(c.tokenizer_names == 0 || c.tokenizer_path.empty(), "config keys 'tokenizer.names' and "
+        "'tokenizer.path' exclude each other: give one");
+  if (c.tokenizer_names > 0) {
+    int names = 0;
+    for (int k = 2, n = 26 * 26; k <= c.tokenizer_names; k++, n *= 26) names += n;
+    check(m.vocab_size >= 256 + names + 3, "config key 'model.vocab_size' must be >= ",
+          256 + names + 3, " for tokenizer.names = ", c.tokenizer_names, " (256 bytes, one-letter names among them, + ",
+          names, " longer names + 3 special tokens), got ", m.vocab_size);
+  } else if (c.tokenizer_path.empty())
     check(m.vocab_size >= 256 + 3, "config key 'model.vocab_size' must be >= 259 to train a "
           "byte-level BPE tokenizer (256 bytes + 3 special tokens), got ", m.vocab_size);
   positive("batch_size", c.batch_size);

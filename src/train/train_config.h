@@ -2,9 +2,11 @@
 //
 // YAML layout (nested sections for the model, tokenizer and data; flat optimisation keys):
 //   model:     {vocab_size, n_ctx, n_embd, n_layer, n_head, layer_norm_epsilon}
-//   tokenizer: {path, merge_digits}  path = tokenizer.json / directory to reuse; empty = train
-//                              a new byte-level BPE of model.vocab_size on the training data
-//                              (merge_digits: false keeps one token per digit)
+//   tokenizer: {path, merge_digits, names}  path = tokenizer.json / directory to reuse; empty =
+//                              train a new byte-level BPE of model.vocab_size on the training
+//                              data (merge_digits: false keeps one token per digit); names =
+//                              N in 1..3: instead, the fixed vocabulary with one token per
+//                              lowercase name of 1..N letters (tokenizer_names)
 //   data:      {train: [files], val: [files], val_fraction, format: auto|text|jsonl,
 //               completion_only_loss, align_documents}
 //   batch_size, seq_len, lr, min_lr | min_lr_ratio, warmup_steps, weight_decay, grad_clip,
@@ -47,6 +49,7 @@ struct TrainConfig {
 
   std::string tokenizer_path;  // "" = train a new BPE on the training data
   bool tokenizer_merge_digits = true;  // false: a trained BPE keeps one token per digit
+  int tokenizer_names = 0;  // 1..3: tokenizer_names(N) instead of a trained BPE; 0 = off
 
   std::vector<std::string> train_files;
   std::vector<std::string> val_files;  // empty = hold out val_fraction of the training data

@@ -104,6 +104,8 @@ Tokenizer make_tokenizer(const TrainConfig& cfg) {
   Tokenizer tok;
   if (!cfg.tokenizer_path.empty()) {
     tok = tokenizer_load(cfg.tokenizer_path);
+  } else if (cfg.tokenizer_names > 0) {
+    tok = tokenizer_names(cfg.tokenizer_names, {kEndOfText, kThinkOpen, kThinkClose});
   } else {
     std::vector<std::string> texts;
     for (const auto& f : cfg.train_files)
