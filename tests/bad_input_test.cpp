@@ -353,6 +353,47 @@ TEST(BadInput, EveryCaseIsOneLineNamingTheProblemWithExitCodeAndNothingLeft) {
       {"soft_training.p_max"}, 1, out);
   add("train soft_training.max_topk 0", train(yaml("sk", "soft_training: {max_topk: 0}\n")),
       {"soft_training.max_topk"}, 1, out);
+  add("train soft_training.stage_steps 0", train(yaml("ss", "soft_training: {stage_steps: 0}\n")),
+      {"soft_training.stage_steps"}, 1, out);
+  add("train soft_training.latent_input unknown",
+      train(yaml("sl", "soft_training: {latent_input: thought}\n")),
+      {"soft_training.latent_input", "hidden"}, 1, out);
+  add("train soft_training.thoughts_per_step 0",
+      train(yaml("st", "soft_training: {thoughts_per_step: 0}\n")),
+      {"soft_training.thoughts_per_step"}, 1, out);
+  add("train soft_training.remove_per_stage -1",
+      train(yaml("sv", "soft_training: {remove_per_stage: -1}\n")),
+      {"soft_training.remove_per_stage"}, 1, out);
+  add("train soft_training.min_chain -1", train(yaml("sm", "soft_training: {min_chain: -1}\n")),
+      {"soft_training.min_chain"}, 1, out);
+  add("train latent on a text file", train(yaml("stx", "soft_training: {recipe: latent}\n")),
+      {"latent", "JSONL", "stories.txt"}, 1, out);
+  add("train tokenizer.names 4", train(yaml("tn", "tokenizer: {names: 4}\n")),
+      {"tokenizer.names", "0..3"}, 1, out);
+  add("train tokenizer.names with a small vocab", train(yaml("tv", "tokenizer: {names: 3}\n")),
+      {"model.vocab_size", "18511"}, 1, out);
+  {
+    const std::string nothink = dir + "/nothink.jsonl", nosteps = dir + "/nosteps.jsonl",
+                      multi = dir + "/multi.jsonl";
+    write_file_atomic(nothink, "{\"prompt\": \"1+1=\", \"completion\": \"2\"}\n");
+    write_file_atomic(nosteps, "{\"prompt\": \"1+1=\", \"completion\": \"<think>1+1</think>2\"}\n"
+                               "{\"prompt\": \"1+2=\", \"completion\": \"<think>1+2</think>3\"}\n");
+    write_file_atomic(multi, "{\"prompt\": \"a?\", \"completion\": \"<think></think>b\", "
+                             "\"soft_targets\": [{\"bc\": 1}]}\n");
+    add("train internalize without <think>",
+        train(yaml("sn", "data: {train: [\"" + nothink + "\"]}\nsoft_training: {recipe: internalize}\n")),
+        {"nothink.jsonl:1", "<think>"}, 1, out);
+    add("train latent without steps",
+        train(yaml("sns", "data: {train: [\"" + nosteps + "\"]}\nsoft_training: {recipe: latent}\n")),
+        {"nosteps.jsonl:1", "steps"}, 1, out);
+    add("train soft target of two tokens",
+        train(yaml("smt", "data: {train: [\"" + multi + "\"]}\nsoft_training: {recipe: soft_targets}\n")),
+        {"multi.jsonl:1", "'bc'", "tokenizer.names"}, 1, out);
+    write_file_atomic(dir + "/w0.jsonl", "{\"prompt\": \"a\", \"completion\": \"b\", "
+                                         "\"soft_targets\": [{\"x\": 0}]}\n");
+    add("train soft_targets weight 0",
+        train(yaml("sw0", "data: {train: [\"" + dir + "/w0.jsonl\"]}\n")), {"w0.jsonl:1", "weight > 0"}, 1, out);
+  }
   add("train --stop-at 0", train(yaml("ok1", "")) + " --stop-at 0", {"--stop-at"}, 1,
       out);
   add("train --stop-at past steps", train(yaml("ok2", "")) + " --stop-at 9",

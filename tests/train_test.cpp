@@ -120,10 +120,29 @@ TEST(TrainConfig, DottedOverrides) {
                     : k == "data.format"                           ? "text"
                     : k == "data.completion_only_loss"             ? "false"
                     : k == "soft_training.recipe"                  ? "self_feed"
+                    : k == "soft_training.latent_input"            ? "concept"
                     : k == "tokenizer.path" || k == "out_dir"      ? "p"
                                                                    : "1";
     EXPECT_NO_THROW(train_config_set(d, k + "=" + v)) << k;
   }
+}
+
+TEST(TrainConfig, TheDefaultConfigDocumentsEveryKeyWithItsDefault) {
+  const std::string path = std::string(SOFTSLM_SOURCE_DIR) + "/configs/train-default.yaml";
+  const std::string text = read_file(path);
+  for (const auto& k : train_config_keys()) {
+    const std::string leaf = k.substr(k.rfind('.') + 1);
+    const bool found = text.find(" " + leaf + ": ") != std::string::npos ||
+                       text.find("\n" + leaf + ": ") != std::string::npos;
+    EXPECT_TRUE(found) << k << " is not documented in configs/train-default.yaml";
+  }
+  // and its values are the built-in defaults (but the data files and the run's length)
+  TrainConfig file = train_config_load(path), defaults;
+  file.train_files = defaults.train_files;
+  file.steps = defaults.steps;
+  file.warmup_steps = defaults.warmup_steps;
+  file.eval_interval = defaults.eval_interval;
+  EXPECT_EQ(train_config_to_yaml(file), train_config_to_yaml(defaults));
 }
 
 TEST(TrainConfig, UnknownKeysAreErrorsNamingTheKey) {

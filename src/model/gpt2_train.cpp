@@ -169,6 +169,7 @@ float forward_from_encoded(const Model& m, TrainGraph& g) {
   matmul_forward(a.logits, a.lnf, g.wteT.get(), nullptr, BT, C, V);
   g.mean_loss = softmax_crossentropy_forward(a.logits, a.losses, g.targets.get(), BT, V,
                                              &g.n_counted);
+  g.loss_count = 0;
   return g.mean_loss;
 }
 
@@ -238,7 +239,8 @@ void gpt2_backward(const Model& m, TrainGraph& g, const float* dlogits_extra,
   ActTensors& a = g.a;
   ActTensors& da = g.da;
 
-  float scale = g.n_counted ? 1.0f / g.n_counted : 0.0f;
+  const int n_loss = g.loss_count > 0 ? g.loss_count : g.n_counted;
+  float scale = n_loss ? 1.0f / n_loss : 0.0f;
   softmax_crossentropy_backward(a.logits, g.targets.get(), BT, V, scale);  // now dlogits
   if (dlogits_extra)
     for (size_t i = 0; i < (size_t)BT * V; i++) a.logits[i] += dlogits_extra[i];

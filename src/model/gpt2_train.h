@@ -42,6 +42,10 @@ struct TrainGraph {
   Buffer<float> wteT, dwteT;   // [C, V] LM-head operand and its gradient
   std::unique_ptr<int[]> inputs, targets;  // [B, T] copies of the last batch
   int n_counted = 0;                     // targets >= 0 in the last forward
+  // > 0: gpt2_backward scales the loss's gradient by 1 / loss_count instead of 1 / n_counted,
+  // so that a caller's own loss terms (passed as dlogits_extra) share one mean. Every forward
+  // resets it to 0.
+  int loss_count = 0;
   float mean_loss = 0;
   // Soft inputs (gpt2_forward_inputs): a copy of the last batch's inputs, and after
   // gpt2_backward the loss's gradients w.r.t. them: dweights[bt] [K] w.r.t. a concept's

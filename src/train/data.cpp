@@ -116,7 +116,7 @@ std::vector<Document> data_parse_documents(const std::string& text_in, const std
   std::string text = text_in;
   std::vector<Document> docs;
   if (format == "text") {
-    docs.push_back(Document{"", std::move(text)});
+    docs.push_back(Document{"", std::move(text), {}, {}, path});
     return docs;
   }
   size_t pos = 0, line_no = 0;
@@ -141,12 +141,37 @@ std::vector<Document> data_parse_documents(const std::string& text_in, const std
     const std::string* pr = json_string(j, "prompt", where);
     const std::string* co = json_string(j, "completion", where);
     if (t && (pr || co)) fail(where, ": give either \"text\" or \"prompt\"/\"completion\", not both");
+    Document d;
     if (t)
-      docs.push_back(Document{"", *t});
+      d.completion = *t;
     else if (pr && co)
-      docs.push_back(Document{*pr, *co});
+      d.prompt = *pr, d.completion = *co;
     else
       fail(where, ": expected {\"text\": ...} or {\"prompt\": ..., \"completion\": ...}");
+    if (auto it = j.find("steps"); it != j.end() && !it->is_null()) {
+      if (!it->is_array()) fail(where, ": \"steps\" must be an array of strings");
+      for (const auto& x : *it) {
+        if (!x.is_string()) fail(where, ": \"steps\" must be an array of strings");
+        d.steps.push_back(x.get<std::string>());
+      }
+    }
+    if (auto it = j.find("soft_targets"); it != j.end() && !it->is_null()) {
+      const char* shape = ": \"soft_targets\" must be an array of objects {token: weight > 0}";
+      if (!it->is_array()) fail(where, shape);
+      for (const auto& hop : *it) {
+        if (!hop.is_object() || hop.empty()) fail(where, shape);
+        std::vector<std::pair<std::string, double>> h;
+        for (const auto& [k, w] : hop.items()) {
+          if (!w.is_number() || !std::isfinite(w.get<double>()) || w.get<double>() <= 0)
+            fail(where, ": soft target '", k, "' of hop ", d.soft_targets.size() + 1,
+                 " must have a weight > 0");
+          h.push_back({k, w.get<double>()});
+        }
+        d.soft_targets.push_back(std::move(h));
+      }
+    }
+    d.where = where;
+    docs.push_back(std::move(d));
   }
   return docs;
 }

@@ -3,7 +3,9 @@
 //
 // Documents. A text file is one document (the whole file). A JSONL file holds one document
 // per non-empty line: {"text": ...} or {"prompt": ..., "completion": ...} (text = prompt +
-// completion). Every document is followed by <|endoftext|>. Special-token strings in the data
+// completion), optionally with "steps" (an array of strings) and "soft_targets" (an array of
+// objects {token text: weight}), which only the structured recipes read (train/examples.h);
+// other keys are ignored. Every document is followed by <|endoftext|>. Special-token strings in the data
 // (<|endoftext|>, <think>, </think>) become their special ids. With completion_only_loss the
 // loss mask covers only completion tokens and the closing <|endoftext|> ("text" documents and
 // text files are all completion).
@@ -40,6 +42,11 @@ struct TrainConfig;
 struct Document {
   std::string prompt;      // no loss under completion_only_loss
   std::string completion;  // the text / completion
+  // optional JSONL fields that the structured recipes read (train/examples.h):
+  std::vector<std::string> steps;  // "steps": the chain of thought cut into reasoning steps
+  // "soft_targets": per thinking position, a target distribution {token text: weight > 0}
+  std::vector<std::vector<std::pair<std::string, double>>> soft_targets;
+  std::string where;  // file:line of a JSONL document, the file of a text file
 };
 
 // "text" or "jsonl" for a file under data.format (auto: *.jsonl and *.json are JSONL).

@@ -16,10 +16,9 @@
 
 #include "model/gpt2_train.h"
 #include "sampling/soft_sampler.h"
+#include "train/train_config.h"  // LatentKind
 
 namespace softslm {
-
-enum class LatentKind { kHidden, kConcept };
 
 struct LatentBatch {
   int B = 0, T = 0, n_latent = 0;  // every row of the batch has n_latent latent steps

@@ -7,12 +7,13 @@
 #include "base/error.h"
 #include "base/io.h"
 #include "base/threads.h"
+#include "train/data.h"
 
 namespace softslm {
 
 namespace {
 
-static_assert(sizeof(SoftRecipe) == sizeof(int));
+static_assert(sizeof(SoftRecipe) == sizeof(int) && sizeof(LatentKind) == sizeof(int));
 
 #define KEY(NAME, KIND, FIELD, HASHED) \
   KeyDef { NAME, KeyKind::KIND, [](void* c) -> void* { return &static_cast<TrainConfig*>(c)->FIELD; }, HASHED }
@@ -55,7 +56,7 @@ const ConfigSchema& schema() {
       KEY("out_dir", String, out_dir, false),
       KeyDef{"soft_training.recipe", KeyKind::Enum,
              [](void* c) -> void* { return &static_cast<TrainConfig*>(c)->soft.recipe; }, true,
-             {"none", "self_feed"}},
+             {"none", "self_feed", "latent", "soft_targets", "internalize"}},
       KEY("soft_training.p_max", Double, soft.p_max, true),
       KEY("soft_training.ramp_steps", Int64, soft.ramp_steps, true),
       KEY("soft_training.temperature", Float, soft.temperature, true),
@@ -63,6 +64,15 @@ const ConfigSchema& schema() {
       KEY("soft_training.top_p", Float, soft.top_p, true),
       KEY("soft_training.min_p", Float, soft.min_p, true),
       KEY("soft_training.max_topk", Int, soft.max_topk, true),
+      KEY("soft_training.stage_steps", Int64, soft.stage_steps, true),
+      KEY("soft_training.reset_optimizer", Bool, soft.reset_optimizer, true),
+      KeyDef{"soft_training.latent_input", KeyKind::Enum,
+             [](void* c) -> void* { return &static_cast<TrainConfig*>(c)->soft.latent_input; },
+             true, {"hidden", "concept"}},
+      KEY("soft_training.thoughts_per_step", Int, soft.thoughts_per_step, true),
+      KEY("soft_training.max_stage", Int, soft.max_stage, true),
+      KEY("soft_training.remove_per_stage", Int, soft.remove_per_stage, true),
+      KEY("soft_training.min_chain", Int, soft.min_chain, true),
   }, {"model", "tokenizer", "data", "soft_training"}};
   return s;
 }
@@ -174,6 +184,20 @@ void train_config_validate(const TrainConfig& c) {
   check(s.max_topk >= 1 && s.max_topk <= c.model.vocab_size,
         "config key 'soft_training.max_topk' must be in [1, model.vocab_size] (got ", s.max_topk,
         ")");
+  positive("soft_training.stage_steps", s.stage_steps);
+  positive("soft_training.thoughts_per_step", s.thoughts_per_step);
+  non_negative("soft_training.max_stage", s.max_stage);
+  positive("soft_training.remove_per_stage", s.remove_per_stage);
+  non_negative("soft_training.min_chain", s.min_chain);
+  if (soft_recipe_structured(s.recipe)) {
+    const char* name = s.recipe == SoftRecipe::kLatent        ? "latent"
+                       : s.recipe == SoftRecipe::kSoftTargets ? "soft_targets"
+                                                              : "internalize";
+    for (const auto& f : c.train_files)
+      check(data_file_format(f, c.format) == "jsonl", "soft_training.recipe ", name,
+            " trains on JSONL examples (prompt, completion", 
+            s.recipe == SoftRecipe::kLatent ? ", steps" : "", "); '", f, "' is text");
+  }
 }
 
 std::string train_config_to_yaml(const TrainConfig& cfg_in) {

@@ -12,8 +12,10 @@
 //   batch_size, seq_len, lr, min_lr | min_lr_ratio, warmup_steps, weight_decay, grad_clip,
 //   beta1, beta2, adam_eps, steps, eval_interval, eval_batches, checkpoint_interval,
 //   log_interval, seed, threads, out_dir
-//   soft_training: {recipe: none | self_feed, p_max, ramp_steps, temperature, top_k, top_p,
-//                   min_p, max_topk}
+//   soft_training: {recipe: none | self_feed | latent | soft_targets | internalize, p_max,
+//                   ramp_steps, temperature, top_k, top_p, min_p, max_topk, stage_steps,
+//                   reset_optimizer, latent_input, thoughts_per_step, max_stage,
+//                   remove_per_stage, min_chain}
 // Every leaf has a dotted name ("model.n_layer", "data.train", "lr") used by overrides and in
 // error messages. Relative paths are relative to the current directory.
 #pragma once
@@ -26,14 +28,23 @@
 namespace softslm {
 
 // Training-time soft thinking (YAML section soft_training; train/soft_training.h).
-enum class SoftRecipe { kNone, kSelfFeed };
+enum class SoftRecipe { kNone, kSelfFeed, kLatent, kSoftTargets, kInternalize };
+// What a latent step is fed: the previous position's last hidden state (after the final
+// LayerNorm: Coconut's continuous thought) or the concept token of its output distribution.
+enum class LatentKind { kHidden, kConcept };
+
+// True for the recipes that train on whole examples, one per batch row (train/examples.h).
+inline bool soft_recipe_structured(SoftRecipe r) {
+  return r == SoftRecipe::kLatent || r == SoftRecipe::kSoftTargets || r == SoftRecipe::kInternalize;
+}
 
 struct SoftTrainingConfig {
   SoftRecipe recipe = SoftRecipe::kNone;
   // self_feed: each thinking input (a token inside <think> ... </think>) is replaced, with
   // probability p, by the concept token of the previous position's output distribution
   // (from a first pass without gradient over the ground-truth inputs); p ramps linearly from
-  // 0 at step 0 to p_max at ramp_steps, then stays.
+  // 0 at step 0 to p_max at ramp_steps, then stays. soft_targets: the same p for its soft
+  // positions (the model's own concept instead of the target mixture).
   double p_max = 0.5;          // [0, 1]
   int64_t ramp_steps = 1000;   // >= 0 (0: p_max from the first step)
   // the concept tokens' filters, as at inference (configs/soft-thinking.yaml's thinking.*)
@@ -42,6 +53,18 @@ struct SoftTrainingConfig {
   float top_p = 0.95f;         // (0, 1]
   float min_p = 0.001f;        // [0, 1)
   int max_topk = 10;           // >= 1: entries per concept token
+  // latent and internalize: a curriculum of stages, stage s = min(step / stage_steps, last)
+  int64_t stage_steps = 500;   // >= 1
+  bool reset_optimizer = true;  // AdamW's moments restart at each new stage (as both papers)
+  // latent (Coconut): at stage s the first s reasoning steps of every example are replaced by
+  // min(s, max_stage) * thoughts_per_step latent positions; the loss covers the rest
+  LatentKind latent_input = LatentKind::kHidden;  // hidden | concept
+  int thoughts_per_step = 1;   // >= 1 (c)
+  int max_stage = 0;           // >= 0; 0 = the most steps of any training example
+  // internalize (iCoT): at stage s the first s * remove_per_stage chain tokens are removed,
+  // keeping at least min_chain of them
+  int remove_per_stage = 8;    // >= 1
+  int min_chain = 0;           // >= 0
 };
 
 struct TrainConfig {

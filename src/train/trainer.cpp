@@ -20,6 +20,8 @@
 #include "tokenizer/tokenizer.h"
 #include "train/adamw.h"
 #include "train/data.h"
+#include "train/examples.h"
+#include "train/recipes.h"
 #include "train/soft_training.h"
 
 namespace softslm {
@@ -256,23 +258,48 @@ TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt) {
   // ---- data (a fresh run's out_dir is removed again when the data is unusable) ----
   bool created_dir = !file_exists(dir);
   make_dirs(dir);
+  // the structured recipes train on whole examples, one per row (train/examples.h); the
+  // others on windows of the packed token stream
+  const bool structured = soft_recipe_structured(cfg.soft.recipe);
   DataSplits data;
+  ExampleSplits ex;
   try {
-    data = data_load(cfg, tok, dir);
+    if (structured)
+      ex = examples_load(cfg, tok);
+    else
+      data = data_load(cfg, tok, dir);
   } catch (...) {
     std::error_code ec;
     if (created_dir) std::filesystem::remove_all(dir, ec);
     throw;
   }
-  res.data_from_cache = data.train.from_cache && data.val.from_cache;
-  res.train_tokens = (int64_t)data.train.tokens.size();
-  res.val_tokens = (int64_t)data.val.tokens.size();
   const int B = cfg.batch_size, T = cfg.seq_len;
-  BatchSampler sampler = batch_sampler_create(data.train, B, T, cfg.seed, cfg.align_documents);
-  if (opt.resume) batch_sampler_restore(sampler, st.epoch_rng, st.epoch, st.cursor);
+  BatchSampler sampler;
+  ExampleSampler ex_sampler;
   std::vector<int> val_in, val_tgt;
-  eval_batches(data.val, B, T, cfg.eval_batches, &val_in, &val_tgt, cfg.align_documents);
-  TrainGraph g = train_graph_create(m, B, T);
+  TrainGraph g;
+  RecipeRunner runner;
+  const int think_open = tokenizer_special_id(tok, kThinkOpen),
+            think_close = tokenizer_special_id(tok, kThinkClose),
+            eot = tokenizer_special_id(tok, kEndOfText);
+  if (structured) {
+    for (const auto* set : {&ex.train, &ex.val})
+      for (const Example& e : *set)
+        (set == &ex.train ? res.train_tokens : res.val_tokens) +=
+            (int64_t)(e.prompt.size() + 1 + e.chain.size() + e.tail.size());
+    ex_sampler = example_sampler_create(ex.train.size(), cfg.seed);
+    if (opt.resume) example_sampler_restore(ex_sampler, st.epoch_rng, st.epoch, st.cursor);
+    const StageLayout last = stage_layout(cfg.soft, INT64_MAX / 2, ex);
+    recipe_check_memory(m.cfg, cfg, last.n_latent);
+  } else {
+    res.data_from_cache = data.train.from_cache && data.val.from_cache;
+    res.train_tokens = (int64_t)data.train.tokens.size();
+    res.val_tokens = (int64_t)data.val.tokens.size();
+    sampler = batch_sampler_create(data.train, B, T, cfg.seed, cfg.align_documents);
+    if (opt.resume) batch_sampler_restore(sampler, st.epoch_rng, st.epoch, st.cursor);
+    eval_batches(data.val, B, T, cfg.eval_batches, &val_in, &val_tgt, cfg.align_documents);
+    g = train_graph_create(m, B, T);
+  }
   std::vector<int> inputs((size_t)B * T), targets((size_t)B * T);
 
   const int n_tok = tokenizer_vocab_size(tok);
@@ -291,8 +318,11 @@ TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt) {
       "model " + fmt_count((double)m.num_params) + " params (" +
       std::to_string(cfg.model.n_layer) + " layers, n_embd " + std::to_string(cfg.model.n_embd) +
       ", vocab " + std::to_string(tokenizer_vocab_size(tok)) + "/" +
-      std::to_string(cfg.model.vocab_size) + "); data " + fmt_count(res.train_tokens) +
-      " train + " + fmt_count(res.val_tokens) + " val tokens" +
+      std::to_string(cfg.model.vocab_size) + "); data " +
+      (structured ? std::to_string(ex.train.size()) + " + " + std::to_string(ex.val.size()) +
+                        " examples, "
+                  : std::string()) +
+      fmt_count(res.train_tokens) + " train + " + fmt_count(res.val_tokens) + " val tokens" +
       (res.data_from_cache ? " (cached)" : "") + "; " + std::to_string(omp_get_max_threads()) +
       " threads");
 
@@ -315,7 +345,17 @@ TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt) {
 
   auto evaluate = [&](int64_t step) {
     double total = 0, count = 0;
-    for (int b = 0; b < cfg.eval_batches; b++) {
+    for (int b = 0; b < cfg.eval_batches && structured; b++) {  // fixed val examples, cycled
+      std::vector<const Example*> rows;
+      for (int r = 0; r < B; r++) rows.push_back(&ex.val[((size_t)b * B + r) % ex.val.size()]);
+      // the stage of the last step trained
+      const StageLayout L = stage_layout(cfg.soft, std::max<int64_t>(step - 1, 0), ex);
+      RecipeStep rs = recipe_step(m, cfg, runner, L, rows,
+                                  think_open, eot, 0.0, nullptr, false);
+      total += (double)rs.loss * rs.counted;
+      count += rs.counted;
+    }
+    for (int b = 0; b < cfg.eval_batches && !structured; b++) {
       size_t off = (size_t)b * B * T;
       float loss = gpt2_forward(m, g, val_in.data() + off, val_tgt.data() + off, B, T);
       total += (double)loss * g.n_counted;
@@ -334,9 +374,9 @@ TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt) {
     TrainState s;
     s.step = step;
     s.adam_t = adam.t;
-    s.epoch_rng = sampler.epoch_rng;
-    s.epoch = sampler.epoch;
-    s.cursor = sampler.cursor;
+    s.epoch_rng = structured ? ex_sampler.epoch_rng : sampler.epoch_rng;
+    s.epoch = structured ? ex_sampler.epoch : sampler.epoch;
+    s.cursor = structured ? ex_sampler.cursor : sampler.cursor;
     s.config_hash = train_config_hash(cfg);
     s.num_params = m.num_params;
     s.params_hash = params_hash(m.memory.get(), m.num_params);
@@ -373,8 +413,7 @@ TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt) {
 
   // training-time soft thinking (train/soft_training.h)
   const bool self_feed = cfg.soft.recipe == SoftRecipe::kSelfFeed;
-  const int think_open = tokenizer_special_id(tok, kThinkOpen),
-            think_close = tokenizer_special_id(tok, kThinkClose);
+  const bool feeds = self_feed || cfg.soft.recipe == SoftRecipe::kSoftTargets;
   check(!self_feed || (think_open >= 0 && think_close >= 0),
         "config key 'soft_training.recipe' is self_feed, but the tokenizer has no ", kThinkOpen,
         " / ", kThinkClose, " tokens to find the thinking positions by");
@@ -386,27 +425,53 @@ TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt) {
   int64_t step = res.start_step;
   while (step < end) {
     auto t_step = Clock::now();
-    batch_sampler_next(sampler, inputs.data(), targets.data());
     float loss;
-    const double feed_p = self_feed ? self_feed_probability(cfg.soft, step) : 0.0;
+    const float* grads = nullptr;
+    const double feed_p = feeds ? self_feed_probability(cfg.soft, step) : 0.0;
     int fed = 0;
-    if (feed_p > 0) {  // self_feed: a first pass gives every position's concept token
-      gpt2_forward(m, g, inputs.data(), nullptr, B, T);
+    StageLayout stage;
+    if (structured) {
+      stage = stage_layout(cfg.soft, step, ex);
+      if (step > 0 && stage_layout(cfg.soft, step - 1, ex).stage != stage.stage) {
+        if (cfg.soft.reset_optimizer) {
+          std::fill(adam.m.begin(), adam.m.end(), 0.0f);
+          std::fill(adam.v.begin(), adam.v.end(), 0.0f);
+          adam.t = 0;
+        }
+        progress.message("from step " + std::to_string(step + 1) + ": curriculum stage " +
+                         std::to_string(stage.stage) + "/" + std::to_string(stage.last_stage) +
+                         (cfg.soft.recipe == SoftRecipe::kLatent
+                              ? ", " + std::to_string(stage.n_latent) + " latent steps"
+                              : ", " + std::to_string(stage.removed) + " chain tokens removed") +
+                         (cfg.soft.reset_optimizer ? " (optimizer reset)" : ""));
+      }
+      std::vector<const Example*> rows;
+      for (size_t i : example_sampler_next(ex_sampler, B)) rows.push_back(&ex.train[i]);
       Rng rng = rng_init(cfg.seed ^ (0x5e1f'feedull + (uint64_t)step));  // a function of the step
-      fed = self_feed_inputs(cfg.soft, feed_p, g.a.logits,
-                             inputs.data(),
-                             thinking_positions(inputs.data(), B, T, think_open, think_close), B,
-                             T, m.cfg.vocab_size, rng, &soft_inputs);
-      loss = gpt2_forward_inputs(m, g, soft_inputs.data(), targets.data(), B, T);
+      RecipeStep rs = recipe_step(m, cfg, runner, stage, rows, think_open, eot, feed_p, &rng, true);
+      loss = rs.loss;
+      grads = rs.grads;
+      fed = rs.fed;
     } else {
-      loss = gpt2_forward(m, g, inputs.data(), targets.data(), B, T);
+      batch_sampler_next(sampler, inputs.data(), targets.data());
+      if (feed_p > 0) {  // self_feed: a first pass gives every position's concept token
+        gpt2_forward(m, g, inputs.data(), nullptr, B, T);
+        Rng rng = rng_init(cfg.seed ^ (0x5e1f'feedull + (uint64_t)step));  // a function of the step
+        fed = self_feed_inputs(cfg.soft, feed_p, g.a.logits, inputs.data(),
+                               thinking_positions(inputs.data(), B, T, think_open, think_close),
+                               B, T, m.cfg.vocab_size, rng, &soft_inputs);
+        loss = gpt2_forward_inputs(m, g, soft_inputs.data(), targets.data(), B, T);
+      } else {
+        loss = gpt2_forward(m, g, inputs.data(), targets.data(), B, T);
+      }
+      gpt2_backward(m, g);
+      grads = g.grad_memory.get();
     }
     check(std::isfinite(loss), "training loss is ", loss, " at step ", step + 1,
           " (try a lower lr or a grad_clip)");
-    gpt2_backward(m, g);
     double lr = lr_at(step, cfg.steps, cfg.warmup_steps, cfg.lr, min_lr);
     hp.lr = (float)lr;
-    float gnorm = adamw_step(adam, m, g.grad_memory.get(), hp, (float)cfg.grad_clip);
+    float gnorm = adamw_step(adam, m, grads, hp, (float)cfg.grad_clip);
     step++;
     steps_since_log++;
     res.losses.push_back(loss);
@@ -419,7 +484,12 @@ TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt) {
       nlohmann::json rec = {{"type", "train"}, {"step", step},         {"loss", loss},
                             {"lr", lr},        {"grad_norm", gnorm},   {"tokens_per_s", tok_s},
                             {"elapsed_s", elapsed()}};
-      if (self_feed) rec["self_feed_p"] = feed_p, rec["self_fed"] = fed;  // of this step
+      if (feeds) rec["self_feed_p"] = feed_p, rec["self_fed"] = fed;  // of this step
+      if (structured) {
+        rec["stage"] = stage.stage;
+        if (cfg.soft.recipe == SoftRecipe::kLatent) rec["latent_steps"] = stage.n_latent;
+        if (cfg.soft.recipe == SoftRecipe::kInternalize) rec["chain_removed"] = stage.removed;
+      }
       log_record(rec);
       train_s_since_log = 0;
       steps_since_log = 0;

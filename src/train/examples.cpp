@@ -1,0 +1,234 @@
+#include "train/examples.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "base/error.h"
+
+namespace softslm {
+
+std::vector<Example> examples_from_documents(const Tokenizer& tok, const std::vector<Document>& docs,
+                                             bool need_steps) {
+  const int eot = tokenizer_special_id(tok, kEndOfText);
+  check(eot >= 0 && tokenizer_special_id(tok, kThinkOpen) >= 0 &&
+            tokenizer_special_id(tok, kThinkClose) >= 0,
+        "the structured recipes need a tokenizer with ", kEndOfText, ", ", kThinkOpen, " and ",
+        kThinkClose);
+  std::vector<Example> out(docs.size());
+  std::vector<std::string> errors(docs.size());  // thrown below, outside the parallel loop
+#pragma omp parallel for schedule(dynamic, 16)
+  for (size_t i = 0; i < docs.size(); i++) {
+    const Document& d = docs[i];
+    Example& e = out[i];
+    e.where = d.where;
+    const std::string& c = d.completion;
+    const size_t open = c.find(kThinkOpen), close = c.find(kThinkClose);
+    if (open != 0 || close == std::string::npos) {
+      errors[i] = ": a structured recipe needs a completion of the form <think> chain </think> "
+                  "answer";
+      continue;
+    }
+    const size_t a = std::string(kThinkOpen).size();
+    const std::string chain = c.substr(a, close - a);
+    e.prompt = tokenizer_encode(tok, d.prompt, true);
+    e.chain = tokenizer_encode(tok, chain, false);
+    e.tail = tokenizer_encode(tok, c.substr(close), true);
+    if (e.tail.back() != eot) e.tail.push_back(eot);
+    std::string joined;
+    for (const auto& s : d.steps) e.steps.push_back(tokenizer_encode(tok, s, false)), joined += s;
+    if (!d.steps.empty() && joined != chain)
+      errors[i] = ": \"steps\" do not concatenate to the chain of thought";
+    for (const auto& hop : d.soft_targets) {
+      std::vector<std::pair<int, float>> h;
+      double sum = 0;
+      for (const auto& [text, w] : hop) sum += w;
+      for (const auto& [text, w] : hop) {
+        std::vector<int> ids = tokenizer_encode(tok, text, false);
+        if (ids.size() != 1 && errors[i].empty())
+          errors[i] = ": soft target '" + text + "' is " + std::to_string(ids.size()) +
+                      " tokens; soft targets must be single tokens (for path node names: "
+                      "tokenizer.names: 3)";
+        if (!ids.empty()) h.push_back({ids[0], (float)(w / sum)});
+      }
+      e.soft.push_back(std::move(h));
+    }
+  }
+  for (size_t i = 0; i < docs.size(); i++)
+    if (!errors[i].empty()) fail(docs[i].where, errors[i]);
+  if (need_steps)
+    for (const Example& e : out)
+      check(!e.steps.empty() || e.chain.empty(), e.where,
+            ": soft_training.recipe latent needs \"steps\" (softslm data writes them)");
+  return out;
+}
+
+namespace {
+
+// The full layout's length: prompt <think> chain tail.
+size_t full_length(const Example& e) { return e.prompt.size() + 1 + e.chain.size() + e.tail.size(); }
+
+}  // namespace
+
+ExampleSplits examples_load(const TrainConfig& cfg, const Tokenizer& tok) {
+  const bool need_steps = cfg.soft.recipe == SoftRecipe::kLatent;
+  auto load = [&](const std::vector<std::string>& files) {
+    std::vector<Example> ex;
+    for (const auto& f : files) {
+      auto part = examples_from_documents(tok, data_read_documents(f, cfg.format), need_steps);
+      ex.insert(ex.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
+    }
+    return ex;
+  };
+  ExampleSplits s;
+  s.train = load(cfg.train_files);
+  check(!s.train.empty(), "config key 'data.train': no examples");
+  if (!cfg.val_files.empty()) {
+    s.val = load(cfg.val_files);
+    check(!s.val.empty(), "config key 'data.val': no examples");
+  } else {
+    check(s.train.size() >= 2, "config key 'data.train': one example cannot be split into train "
+          "and val; give data.val");
+    size_t n_val = std::clamp<size_t>((size_t)std::llround(cfg.val_fraction * s.train.size()), 1,
+                                      s.train.size() - 1);
+    s.val.assign(std::make_move_iterator(s.train.end() - n_val),
+                 std::make_move_iterator(s.train.end()));
+    s.train.resize(s.train.size() - n_val);
+  }
+  for (const auto* set : {&s.train, &s.val})
+    for (const Example& e : *set)
+      check(full_length(e) <= (size_t)cfg.seq_len + 1, e.where, ": the example is ",
+            full_length(e), " tokens; one example per row needs at most seq_len + 1 = ",
+            cfg.seq_len + 1);
+  for (const Example& e : s.train) {
+    s.max_steps = std::max(s.max_steps, (int)e.steps.size());
+    s.max_chain = std::max(s.max_chain, (int)e.chain.size());
+  }
+  return s;
+}
+
+StageLayout stage_layout(const SoftTrainingConfig& s, int64_t step, const ExampleSplits& ex) {
+  StageLayout L;
+  L.recipe = s.recipe;
+  if (s.recipe == SoftRecipe::kLatent) {
+    L.last_stage = s.max_stage > 0 ? s.max_stage : ex.max_steps;
+  } else if (s.recipe == SoftRecipe::kInternalize) {
+    const int removable = std::max(0, ex.max_chain - s.min_chain);
+    L.last_stage = (removable + s.remove_per_stage - 1) / s.remove_per_stage;
+  }
+  L.stage = (int)std::min<int64_t>(step / s.stage_steps, L.last_stage);
+  if (s.recipe == SoftRecipe::kLatent) {
+    L.steps_replaced = L.stage;
+    L.n_latent = L.stage * s.thoughts_per_step;
+  }
+  if (s.recipe == SoftRecipe::kInternalize) L.removed = L.stage * s.remove_per_stage;
+  L.min_chain = s.min_chain;
+  return L;
+}
+
+void example_batch_fill(const StageLayout& L, const std::vector<const Example*>& rows, int T,
+                        bool completion_only_loss, int think_open, int eot, ExampleBatch* out) {
+  const int B = (int)rows.size();
+  out->B = B;
+  out->T = T;
+  out->n_latent = L.recipe == SoftRecipe::kLatent ? L.n_latent : 0;
+  out->inputs.assign((size_t)B * T, StepInput::of_token(eot));
+  out->targets.assign((size_t)B * T, -1);
+  out->latent_pos.clear();
+  out->soft_rows.clear();
+  out->soft_dists.clear();
+  out->soft_inputs.clear();
+  constexpr int kLatent = -2, kSoft = -3;  // layout entries that are not tokens
+  std::vector<int> lay;
+  for (int b = 0; b < B; b++) {
+    const Example& e = *rows[b];
+    lay.assign(e.prompt.begin(), e.prompt.end());
+    lay.push_back(think_open);
+    const size_t s0 = lay.size();  // the first entry after <think>
+    const bool soft = L.recipe == SoftRecipe::kSoftTargets && !e.soft.empty();
+    if (L.recipe == SoftRecipe::kLatent) {
+      lay.insert(lay.end(), L.n_latent, kLatent);
+      for (size_t k = std::min<size_t>(L.steps_replaced, e.steps.size()); k < e.steps.size(); k++)
+        lay.insert(lay.end(), e.steps[k].begin(), e.steps[k].end());
+    } else if (soft) {
+      lay.insert(lay.end(), e.soft.size(), kSoft);
+    } else {
+      size_t r = 0;
+      if (L.recipe == SoftRecipe::kInternalize)
+        r = std::min<size_t>(L.removed, (size_t)std::max(0, (int)e.chain.size() - L.min_chain));
+      lay.insert(lay.end(), e.chain.begin() + r, e.chain.end());
+    }
+    lay.insert(lay.end(), e.tail.begin(), e.tail.end());
+    check(lay.size() <= (size_t)T + 1, e.where, ": the example takes ", lay.size(),
+          " positions at curriculum stage ", L.stage, "; seq_len + 1 is ", T + 1);
+    const size_t row = (size_t)b * T;
+    const size_t prompt_end = e.prompt.size();  // lay[prompt_end] = <think>: the completion's first
+    for (size_t t = 0; t + 1 < lay.size(); t++) {
+      const int x = lay[t], y = lay[t + 1];
+      StepInput& in = out->inputs[row + t];
+      if (x == kLatent) {
+        out->latent_pos.push_back((int)t);
+        in = StepInput::of_vector({});  // filled by the latent passes
+      } else if (x == kSoft) {
+        const auto& hop = e.soft[t - s0];
+        std::vector<float> w;
+        std::vector<int> ids;
+        for (const auto& [id, wt] : hop) ids.push_back(id), w.push_back(wt);
+        in = StepInput::of_concept(std::move(w), std::move(ids));
+        out->soft_inputs.push_back((int)(row + t));
+      } else {
+        in = StepInput::of_token(x);
+      }
+      if (completion_only_loss && t + 1 < prompt_end) continue;
+      if (y == kLatent) continue;
+      if (y == kSoft) {
+        out->soft_rows.push_back((int)(row + t));
+        out->soft_dists.push_back(e.soft[t + 1 - s0]);
+      } else {
+        out->targets[row + t] = y;
+      }
+    }
+  }
+}
+
+namespace {
+
+void sampler_start_epoch(ExampleSampler& sp) {
+  sp.epoch_rng = sp.rng.state;
+  sp.perm.resize(sp.n);
+  for (size_t i = 0; i < sp.n; i++) sp.perm[i] = (uint32_t)i;
+  for (size_t i = sp.n - 1; i > 0; i--) std::swap(sp.perm[i], sp.perm[rng_below(sp.rng, i + 1)]);
+  sp.cursor = 0;
+}
+
+}  // namespace
+
+ExampleSampler example_sampler_create(size_t n, uint64_t seed) {
+  check(n >= 1 && n <= UINT32_MAX, "example sampler: ", n, " examples");
+  ExampleSampler sp;
+  sp.n = n;
+  sp.rng = rng_init(seed ^ 0xE8A3'9E5EEDull);
+  sampler_start_epoch(sp);
+  return sp;
+}
+
+void example_sampler_restore(ExampleSampler& sp, uint64_t epoch_rng, uint64_t epoch,
+                             uint64_t cursor) {
+  sp.rng.state = epoch_rng;
+  sampler_start_epoch(sp);
+  sp.epoch = epoch;
+  sp.cursor = std::min<uint64_t>(cursor, sp.n);
+}
+
+std::vector<size_t> example_sampler_next(ExampleSampler& sp, int B) {
+  std::vector<size_t> out;
+  for (int b = 0; b < B; b++) {
+    if (sp.cursor >= sp.n) {
+      sp.epoch++;
+      sampler_start_epoch(sp);
+    }
+    out.push_back(sp.perm[sp.cursor++]);
+  }
+  return out;
+}
+
+}  // namespace softslm
