@@ -452,6 +452,11 @@ TEST(BadInput, EveryCaseIsOneLineNamingTheProblemWithExitCodeAndNothingLeft) {
   add("eval unknown configuration", "eval -q -m " + task + " --task add -n 2 --decode nonesuch",
       {"nonesuch"});
   add("eval unknown task", "eval -q -m " + task + " --task division -n 2", {"division"});
+  add("eval --decode model without soft_thinking.yaml",
+      "eval -q -m " + task + " --task add -n 2 --decode model", {"--decode model",
+      "soft_thinking.yaml not found"});
+  add("generate --plain with --soft-thinking",
+      "generate -m " + task + " -p 1+1= --plain --soft-thinking", {"--plain"});
   add("eval --threads huge", "eval -q -m " + task + " --task add -n 2 --threads 100000",
       {"--threads"});
   write_file_atomic(dir + "/t_bad.jsonl", "{\"step\": 0}\nnot json\n");

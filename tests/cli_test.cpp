@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <sstream>
 #include <nlohmann/json.hpp>
 
@@ -368,6 +369,27 @@ TEST(Cli, RowsWithoutATokenAreNeverSampled) {
     ASSERT_TRUE(j.contains("tokens"));
     for (int t : j["tokens"]) EXPECT_LT(t, 940);
   }
+}
+
+TEST(Cli, AModelDecodesAsItsSoftThinkingYamlSays) {
+  // a copy of the task model that says it thinks in 2 hidden-state latent steps
+  const std::string src = std::string(SOFTSLM_SOURCE_DIR) + "/models/default";
+  const std::string dir = softslm::testing::make_temp_dir();
+  for (const char* f : {"config.json", "model.safetensors", "tokenizer.json"})
+    std::filesystem::copy_file(src + "/" + f, dir + "/" + f);
+  write_file_atomic(dir + "/soft_thinking.yaml", "mode: latent\nlatent: {steps: 2}\n"
+                                                 "after_thinking: {temperature: 0}\n");
+  json trained = run_json("generate --model " + dir + " --prompt '1+2=' -n 6 --json");
+  ASSERT_TRUE(trained.contains("tokens")) << trained.dump();
+  EXPECT_EQ(trained["thinking_steps"], 2);
+  EXPECT_EQ(trained["think_end"], "latent_steps");
+  json plain = run_json("generate --model " + dir + " --prompt '1+2=' -n 6 --json --plain "
+                        "--temperature 0");
+  json original = run_json("generate --model " + src + " --prompt '1+2=' -n 6 --json "
+                           "--temperature 0");
+  EXPECT_EQ(plain["tokens"], original["tokens"]);
+  EXPECT_NE(plain["tokens"], trained["tokens"]);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Cli, TinyTemperatureIsGreedy) {

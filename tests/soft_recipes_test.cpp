@@ -3,6 +3,7 @@
 // gradient, and training runs that learn and resume exactly.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -10,6 +11,9 @@
 
 #include "base/error.h"
 #include "base/io.h"
+#include "eval/eval.h"
+#include "generate/generate.h"
+#include "generate/soft_config.h"
 #include "model/gpt2_train.h"
 #include "tasks/tasks.h"
 #include "test_util.h"
@@ -401,5 +405,106 @@ TEST(SoftRecipes, OptimizerResetChangesTheRun) {
   // step 7 starts stage 1 and updates with reset or kept moments: step 8's loss tells
   for (int i = 0; i < 7; i++) EXPECT_EQ(a.losses[i], b.losses[i]);
   EXPECT_NE(a.losses[7], b.losses[7]);
+  std::filesystem::remove_all(dir);
+}
+
+namespace {
+
+// generate's latent mode against the training graph's latent passes on the same model: the
+// latents fed are the training's (hidden states or concepts), and the answer's first token is
+// the argmax of the training forward at </think>.
+void expect_latent_inference_matches_training(LatentKind kind) {
+  const Tokenizer& tok = char_tok();
+  const int V = tokenizer_vocab_size(tok), C = 16, n = 3;
+  Model m = recipe_model(V);
+  const int to = id(kThinkOpen), tc = id(kThinkClose), eot = id(kEndOfText);
+  const std::vector<int> prompt = ids("7+8=");
+  GenerateParams p;
+  p.soft.mode = ThinkMode::kLatent;
+  p.soft.latent_steps = n;
+  p.soft.latent_input = kind;
+  p.soft.sampler.after.temperature = 0;
+  p.think_open_id = to;
+  p.think_close_id = tc;
+  p.eos_id = eot;
+  p.max_new_tokens = n + 2;
+  std::vector<std::vector<float>> fed;
+  std::vector<StepRecord> recs;
+  auto res = generate(m, {prompt}, p, [&](const StepRecord& r, const float* in) {
+    recs.push_back(r);
+    if (in) fed.emplace_back(in, in + C);
+  });
+  ASSERT_EQ(res[0].tokens.size(), (size_t)n + 2);
+  EXPECT_EQ(res[0].thinking_steps, n);
+  EXPECT_EQ(res[0].think_end, "latent_steps");
+  EXPECT_EQ(res[0].tokens[n], tc);  // after n latent steps, </think>
+  for (int k = 0; k < n; k++) {
+    EXPECT_TRUE(recs[k].soft && recs[k].thinking);
+    EXPECT_NE(res[0].tokens[k], tc);  // the shown token is never the end of thinking
+  }
+  // the training graph: prompt <think> L1 L2 L3 </think>
+  const int T = (int)prompt.size() + n + 2;
+  LatentBatch b;
+  b.B = 1, b.T = T, b.n_latent = n;
+  for (int t : prompt) b.inputs.push_back(StepInput::of_token(t));
+  b.inputs.push_back(StepInput::of_token(to));
+  for (int k = 0; k < n; k++) {
+    b.latent_pos.push_back((int)b.inputs.size());
+    b.inputs.push_back(StepInput::of_vector({}));
+  }
+  b.inputs.push_back(StepInput::of_token(tc));
+  b.targets.assign(T, -1);
+  LatentGraph lg = latent_graph_create(m, 1, T, n);
+  SoftSamplerParams sp = p.soft.sampler;
+  latent_forward(m, lg, b, kind, sp);
+  TokenEmbedding emb = TokenEmbedding::of(m);
+  for (int k = 0; k < n; k++) {
+    std::vector<float> want(C);
+    step_input_embed(emb, lg.latents[k], want.data());
+    for (int c = 0; c < C; c++) EXPECT_NEAR(fed[k][c], want[c], 2e-5f) << "latent " << k;
+    if (kind == LatentKind::kConcept) EXPECT_EQ(recs[k].ids, lg.latents[k].ids) << k;
+  }
+  const float* probs = lg.passes.back().a.logits + (size_t)(T - 1) * V;
+  EXPECT_EQ(res[0].tokens[n + 1], (int)(std::max_element(probs, probs + V) - probs));
+}
+
+}  // namespace
+
+TEST(SoftRecipes, HiddenLatentDecodingFeedsTheTrainingsHiddenStates) {
+  expect_latent_inference_matches_training(LatentKind::kHidden);
+}
+TEST(SoftRecipes, ConceptLatentDecodingFeedsTheTrainingsConcepts) {
+  expect_latent_inference_matches_training(LatentKind::kConcept);
+}
+
+TEST(SoftRecipes, ATrainedModelRecordsItsDecoding) {
+  const std::string dir = make_temp_dir();
+  TrainOptions opt;
+  opt.quiet = true;
+  for (SoftRecipe r : {SoftRecipe::kLatent, SoftRecipe::kInternalize, SoftRecipe::kNone}) {
+    TrainConfig c = recipe_run_config(dir, r);
+    c.steps = 8;
+    c.soft.latent_input = LatentKind::kConcept;
+    c.out_dir = dir + "/run" + std::to_string((int)r);
+    train_run(c, opt);
+    const std::string f = c.out_dir + "/" + kSoftThinkingFile;
+    if (r == SoftRecipe::kNone) {
+      EXPECT_FALSE(file_exists(f));
+      continue;
+    }
+    SoftThinkingParams s;
+    soft_config_load(s, f);
+    EXPECT_EQ(s.sampler.after.temperature, 0.0f);  // greedy answers
+    if (r == SoftRecipe::kLatent) {  // the last step's stage: 1 of 2, one thought per step
+      EXPECT_EQ(s.mode, ThinkMode::kLatent);
+      EXPECT_EQ(s.latent_steps, 1);
+      EXPECT_EQ(s.latent_input, LatentKind::kConcept);
+      EXPECT_EQ(s.sampler.max_topk, c.soft.max_topk);
+      EXPECT_EQ(decode_configs_resolve({"model"}, "", c.out_dir)[0].soft.latent_steps, 1);
+    } else {
+      EXPECT_EQ(s.mode, ThinkMode::kOff);  // internalize: plain decoding of a shorter chain
+    }
+  }
+  EXPECT_THROW(decode_configs_resolve({"model"}, "", dir + "/run0"), Error);  // none: no file
   std::filesystem::remove_all(dir);
 }

@@ -41,9 +41,10 @@ void run_eval(const EvalArgs& a) {
   opt.dtype = dtype_parse(a.dtype);
   check(a.task.empty() != a.data.empty(), "give exactly one of --task and --data");
   std::vector<std::string> names = split_csv(a.decode);
-  std::vector<DecodeConfig> configs = decode_configs_resolve(names, a.configs_file);
+  std::vector<DecodeConfig> configs = decode_configs_resolve(names, a.configs_file, a.model);
   if (!a.sweeps.empty()) {
-    std::vector<DecodeConfig> base = decode_configs_resolve({a.sweep_base}, a.configs_file);
+    std::vector<DecodeConfig> base =
+        decode_configs_resolve({a.sweep_base}, a.configs_file, a.model);
     for (auto& c : decode_configs_sweep(base[0], a.sweeps)) configs.push_back(c);
   }
   check(!configs.empty(), "no decoding configuration to evaluate (--decode)");
@@ -112,7 +113,8 @@ void register_eval(CLI::App& app) {
   c->add_option("--data", a->data, "JSONL of {\"prompt\", \"answer\"} (optional \"id\", \"task\")");
   c->add_option("--decode", a->decode,
                 "Decoding configurations (comma list): greedy, sampled, soft, soft-gumbel, "
-                "soft-dirichlet, soft-moi, entropy-gate, or names from --configs")
+                "soft-dirichlet, soft-moi, entropy-gate, model (the decoding the model was "
+                "trained for: its soft_thinking.yaml), or names from --configs")
       ->capture_default_str();
   c->add_option("--configs", a->configs_file,
                 "YAML of named configurations: name: {base: NAME, <soft-thinking keys>}");

@@ -20,6 +20,7 @@ namespace {
 
 struct GenerateArgs {
   std::string model, prompt, prompt_file, prompts_jsonl, soft_config, trace;
+  bool plain = false;
   std::vector<std::string> sets;
   GenerateParams params;
   int threads = 0;
@@ -58,11 +59,22 @@ void run_generate(GenerateArgs& a, bool prompt_given) {
   GenerateParams& p = a.params;
   p.dtype = dtype_parse(a.dtype);
   SoftThinkingParams& s = p.soft;
+  // a model trained with a soft_training recipe decodes as trained unless told otherwise
+  const std::string trained = a.model + "/" + kSoftThinkingFile;
+  const bool as_trained = !a.plain && !a.soft && a.soft_config.empty() && file_exists(trained);
+  check(!a.plain || (!a.soft && a.soft_config.empty() && a.sets.empty()),
+        "--plain decodes without soft thinking: drop --soft-thinking, --soft-config and --set");
+  if (as_trained) {
+    soft_config_load(s, trained);
+    if (!a.json && a.prompts_jsonl.empty())
+      std::fprintf(stderr, "decoding as trained: %s (mode %s; --plain for plain decoding)\n",
+                   trained.c_str(), think_mode_name(s.mode));
+  }
   if (!a.soft_config.empty()) soft_config_load(s, a.soft_config);
   for (const auto& kv : a.sets) soft_config_set(s, kv);
   if (a.soft && s.mode == ThinkMode::kOff) s.mode = ThinkMode::kThinkTags;
   const bool soft = s.mode != ThinkMode::kOff;
-  check(soft || (a.sets.empty() && a.soft_config.empty()),
+  check(soft || as_trained || (a.sets.empty() && a.soft_config.empty()),
         a.sets.empty() ? "--soft-config" : "--set",
         " sets soft-thinking keys, which plain decoding does not use: add --soft-thinking "
         "(or set mode: think_tags / entropy_gate)");
@@ -222,6 +234,10 @@ void register_generate(CLI::App& app) {
                 "turns soft thinking on");
   c->add_option("--set", a->sets, "Override a soft-thinking key, e.g. --set cold_stop.tau=0.05");
   c->add_option("--trace", a->trace, "Write the per-step trace (JSONL) to this file");
+  c->add_flag("--plain", a->plain,
+              "Plain decoding even for a model whose soft_thinking.yaml (written by training "
+              "with a soft_training recipe) says how it thinks; without --plain, "
+              "--soft-thinking or --soft-config, generate decodes as that file says");
   c->callback([a, po] { run_generate(*a, po->count() > 0); });
 }
 

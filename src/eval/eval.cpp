@@ -35,8 +35,18 @@ std::vector<DecodeConfig> decode_configs_builtin() {
 }
 
 std::vector<DecodeConfig> decode_configs_resolve(const std::vector<std::string>& names,
-                                                 const std::string& yaml_file) {
+                                                 const std::string& yaml_file,
+                                                 const std::string& model_dir) {
   std::vector<DecodeConfig> known = decode_configs_builtin();
+  if (std::find(names.begin(), names.end(), "model") != names.end()) {
+    const std::string path = model_dir + "/" + kSoftThinkingFile;
+    check(!model_dir.empty() && file_exists(path), "--decode model: ",
+          model_dir.empty() ? std::string("no model directory") : path + " not found",
+          " (a model trained with a soft_training recipe records its decoding there)");
+    DecodeConfig c{"model", {}};
+    soft_config_load(c.soft, path);
+    known.push_back(c);
+  }
   if (!yaml_file.empty()) {
     YAML::Node root;
     try {

@@ -31,8 +31,11 @@ struct DecodeConfig {
 std::vector<DecodeConfig> decode_configs_builtin();
 // Resolves names against a YAML file of named configurations (name: {soft-thinking keys},
 // optional "base: NAME"), falling back to the built-ins; throws Error on an unknown name.
+// "model" is the decoding the model in model_dir was trained for (its soft_thinking.yaml,
+// kSoftThinkingFile); an error when the directory has none.
 std::vector<DecodeConfig> decode_configs_resolve(const std::vector<std::string>& names,
-                                                 const std::string& yaml_file);
+                                                 const std::string& yaml_file,
+                                                 const std::string& model_dir = "");
 // Expands "key=v1,v2,..." sweeps into the grid of configurations derived from `base`, named
 // "base[key=v,...]".
 std::vector<DecodeConfig> decode_configs_sweep(const DecodeConfig& base,

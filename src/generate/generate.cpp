@@ -27,7 +27,9 @@ void generate_params_validate(const GenerateParams& p, int vocab_size) {
   check(s.gate_steps >= 1, "entropy_gate.steps must be >= 1 (got ", s.gate_steps, ")");
   check(s.max_thinking_steps >= 0, "entropy_gate.max_thinking_steps must be >= 0 (got ",
         s.max_thinking_steps, ")");
-  if (s.mode == ThinkMode::kThinkTags) {
+  if (s.mode == ThinkMode::kLatent)
+    check(s.latent_steps >= 1, "latent.steps must be >= 1 (got ", s.latent_steps, ")");
+  if (s.mode == ThinkMode::kThinkTags || s.mode == ThinkMode::kLatent) {
     check(p.think_open_id >= 0 && p.think_close_id >= 0,
           "think-tags mode needs <think> and </think> as single special tokens; this model's "
           "vocabulary lacks them (use entropy-gate mode)");
@@ -37,7 +39,8 @@ void generate_params_validate(const GenerateParams& p, int vocab_size) {
 }
 
 int generate_prompt_positions(const GenerateParams& p, const std::vector<int>& prompt) {
-  const bool add_think = p.soft.mode == ThinkMode::kThinkTags && p.soft.insert_think &&
+  const bool tags = p.soft.mode == ThinkMode::kThinkTags || p.soft.mode == ThinkMode::kLatent;
+  const bool add_think = tags && p.soft.insert_think &&
                          (prompt.empty() || prompt.back() != p.think_open_id);
   return (int)prompt.size() + (add_think ? 1 : 0);
 }
@@ -59,14 +62,39 @@ struct SeqState {
   Rng rng;
 };
 
-// Decides one step of sequence q: fills rec and the next input; updates q and res.
+// Decides one step of sequence q: fills rec and the next input; updates q and res. hidden [C]:
+// the final hidden state of the row that gave the logits (latent mode's source).
 void step_sequence(const GenerateParams& P, SeqState& q, SeqResult& res, const float* logits,
-                   int V, float* probs, SoftSample& smp, StepRecord& rec, StepInput& next) {
+                   const float* hidden, int C, int V, float* probs, SoftSample& smp,
+                   StepRecord& rec, StepInput& next) {
   const SoftThinkingParams& S = P.soft;
   rec.step = (int)res.tokens.size();
   rec.thinking = q.thinking;
   rec.switch_reason = nullptr;
-  if (S.mode == ThinkMode::kOff) {
+  bool latent = false;  // this step feeds a latent input
+  if (S.mode == ThinkMode::kLatent && q.thinking) {
+    if (res.thinking_steps < S.latent_steps) {
+      latent = true;
+      soft_sample(S.sampler, true, logits, V, q.rng, probs, &smp);
+      // the emitted token only shows the step: the most probable one that is neither </think>
+      // nor the end (the protocol, not the model, ends thinking)
+      int best = -1;
+      for (int v = 0; v < V; v++)
+        if (v != P.think_close_id && v != P.eos_id && (best < 0 || logits[v] > logits[best]))
+          best = v;
+      smp.token = best;
+      if (S.latent_input == LatentKind::kHidden) {  // its record: that token, one-hot
+        smp.w.assign(1, 1.0f);
+        smp.ids.assign(1, smp.token);
+      }
+    } else {  // the latent steps are done: </think>, fed as a discrete token
+      soft_sample(S.sampler, false, logits, V, q.rng, probs, &smp);
+      rec.switch_reason = "latent_steps";
+      smp.token = P.think_close_id;
+      smp.w.assign(1, 1.0f);
+      smp.ids.assign(1, P.think_close_id);
+    }
+  } else if (S.mode == ThinkMode::kOff) {
     SampleResult r = sampler_sample(P.sampler, logits, V, q.rng, probs);
     smp.token = r.token;
     smp.entropy = r.entropy;
@@ -75,7 +103,7 @@ void step_sequence(const GenerateParams& P, SeqState& q, SeqResult& res, const f
   } else {
     soft_sample(S.sampler, q.thinking, logits, V, q.rng, probs, &smp);
   }
-  bool soft = q.thinking;
+  bool soft = q.thinking && S.mode != ThinkMode::kLatent;
   if (q.thinking && S.mode == ThinkMode::kThinkTags) {
     if (smp.token == P.think_close_id) {
       rec.switch_reason = "end_tag";
@@ -113,8 +141,8 @@ void step_sequence(const GenerateParams& P, SeqState& q, SeqResult& res, const f
     q.low_count = 0;
     res.think_end = rec.switch_reason;
   }
-  if (soft) res.thinking_steps++;
-  rec.soft = soft;
+  if (soft || latent) res.thinking_steps++;
+  rec.soft = soft || latent;
   rec.token = smp.token;
   rec.entropy = smp.entropy;
   rec.w = smp.w;
@@ -122,7 +150,10 @@ void step_sequence(const GenerateParams& P, SeqState& q, SeqResult& res, const f
   res.tokens.push_back(smp.token);
   res.entropy.push_back(smp.entropy);
   res.thinking.push_back(rec.thinking);
-  next = soft ? StepInput::of_concept(smp.w, smp.ids) : StepInput::of_token(smp.token);
+  if (latent && S.latent_input == LatentKind::kHidden)
+    next = StepInput::of_vector(std::vector<float>(hidden, hidden + C));
+  else
+    next = soft || latent ? StepInput::of_concept(smp.w, smp.ids) : StepInput::of_token(smp.token);
 
   if (smp.token == P.eos_id) {
     q.done = true;
@@ -155,7 +186,7 @@ std::vector<SeqResult> generate(std::shared_ptr<const InferenceWeights> w,
   const int Vs = P.vocab_limit > 0 ? std::min(P.vocab_limit, V) : V;
   generate_params_validate(P, Vs);
   check(S > 0, "generate needs at least one prompt");
-  const bool tags = P.soft.mode == ThinkMode::kThinkTags;
+  const bool tags = P.soft.mode == ThinkMode::kThinkTags || P.soft.mode == ThinkMode::kLatent;
   std::vector<SeqState> st(S);
   std::vector<SeqResult> res(S);
   std::vector<int> seq, pos;
@@ -190,9 +221,11 @@ std::vector<SeqResult> generate(std::shared_ptr<const InferenceWeights> w,
   std::vector<float> x((size_t)in.size() * C);
   TokenEmbedding emb = TokenEmbedding::of(m);
   for (size_t r = 0; r < in.size(); r++) step_input_embed(emb, in[r], x.data() + r * C);
-  std::vector<float> logits((size_t)S * V), probs(V), x_next((size_t)S * C);
+  std::vector<float> logits((size_t)S * V), probs(V), x_next((size_t)S * C),
+      hidden((size_t)S * C);  // the output rows' final hidden states
   transformer_forward(tr, (int)in.size(), seq.data(), pos.data(), x.data(), S, last_rows.data(),
                       logits.data());
+  std::copy(tr.st.hidden.begin(), tr.st.hidden.begin() + (size_t)S * C, hidden.begin());
   std::vector<int> row_of(S);
   for (int s = 0; s < S; s++) row_of[s] = s;
 
@@ -215,7 +248,8 @@ std::vector<SeqResult> generate(std::shared_ptr<const InferenceWeights> w,
                        " (after " + std::to_string(res[s].tokens.size()) + " generated tokens)";
         continue;
       }
-      step_sequence(P, q, res[s], lg, Vs, probs.data(), smp, recs[s], next);
+      step_sequence(P, q, res[s], lg, hidden.data() + (size_t)row_of[s] * C, C, Vs, probs.data(),
+                    smp, recs[s], next);
       if (!q.done && q.pos >= n_ctx) {
         q.done = true;
         res[s].stop_reason = "context";
@@ -232,6 +266,7 @@ std::vector<SeqResult> generate(std::shared_ptr<const InferenceWeights> w,
     if (seq.empty()) break;
     const int R = (int)seq.size();
     transformer_step(tr, R, seq.data(), pos.data(), in.data(), logits.data(), x_next.data());
+    std::copy(tr.st.hidden.begin(), tr.st.hidden.begin() + (size_t)R * C, hidden.begin());
     if (hook)
       for (int r = 0; r < R; r++) hook(recs[seq[r]], x_next.data() + (size_t)r * C);
   }

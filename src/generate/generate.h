@@ -16,6 +16,9 @@ enum class ThinkMode {
   kOff,          // plain decoding with `sampler` (a chain of thought, if any, is ordinary text)
   kThinkTags,    // the paper: soft while inside <think> ... </think>
   kEntropyGate,  // the seed plan: soft from the first token until entropy stays low
+  kLatent,       // a latent-trained model (soft_training.recipe latent): after <think>, exactly
+                 // latent_steps latent inputs (the previous position's final hidden state, or
+                 // its concept token), then </think> and a discrete answer
 };
 
 struct SoftThinkingParams {
@@ -33,6 +36,9 @@ struct SoftThinkingParams {
   float gate_threshold = 2.0f;    // nats
   int gate_steps = 1;             // consecutive steps below the threshold that end soft mode
   int max_thinking_steps = 64;    // soft steps at most
+  // latent mode (insert_think applies as in think-tags mode)
+  int latent_steps = 1;           // >= 1 latent inputs, then </think>
+  LatentKind latent_input = LatentKind::kHidden;
 };
 
 struct GenerateParams {
@@ -66,7 +72,8 @@ struct StepRecord {
   std::vector<float> w;    // [k] concept (one-hot for discrete steps)
   std::vector<int> ids;    // [k]
   const char* switch_reason = nullptr;  // "end_tag" | "cold_stop" | "budget" | "entropy_gate" |
-                                        // "after_cold_stop"; null when the phase did not change
+                                        // "after_cold_stop" | "latent_steps"; null when the
+                                        // phase did not change
 };
 
 struct SeqResult {
@@ -76,14 +83,16 @@ struct SeqResult {
   int prompt_tokens = 0;        // after an inserted <think>
   int thinking_steps = 0;       // soft steps (concept tokens fed)
   std::string think_end;        // how thinking ended: end_tag | cold_stop | budget |
-                                // entropy_gate | "" (never started or never ended)
+                                // entropy_gate | latent_steps | "" (never started or ended)
   std::string stop_reason;      // eos | max_new_tokens | context | after_cold_stop |
                                 // non_finite (then `error` says where)
   std::string error;            // why the sequence was stopped early; "" when it was not
 };
 
 // Called after every generated step; `input` [C] is the vector the model is fed next for
-// this sequence (token or concept embedding, before the position), null when it stops.
+// this sequence (token or concept embedding, or a latent hidden state, before the position),
+// null when it stops. A latent step's record holds the argmax token (emitted, so that the
+// output has one token per position) and, for concept latents, the concept fed.
 using StepHook = std::function<void(const StepRecord& rec, const float* input)>;
 
 // Throws Error on an empty prompt, a prompt that leaves no room in the context, bad params,

@@ -15,12 +15,13 @@ namespace {
         false, { __VA_ARGS__ }                                                                  \
   }
 
-static_assert(sizeof(ThinkMode) == sizeof(int) && sizeof(Mixing) == sizeof(int));
+static_assert(sizeof(ThinkMode) == sizeof(int) && sizeof(Mixing) == sizeof(int) &&
+              sizeof(LatentKind) == sizeof(int));
 
 const ConfigSchema& schema() {
   static const ConfigSchema s = {
       {
-          ENUM("mode", mode, "off", "think_tags", "entropy_gate"),
+          ENUM("mode", mode, "off", "think_tags", "entropy_gate", "latent"),
           KEY("max_topk", Int, sampler.max_topk),
           KEY("thinking.temperature", Float, sampler.thinking.temperature),
           KEY("thinking.top_k", Int, sampler.thinking.top_k),
@@ -46,9 +47,11 @@ const ConfigSchema& schema() {
           KEY("entropy_gate.threshold", Float, gate_threshold),
           KEY("entropy_gate.steps", Int, gate_steps),
           KEY("entropy_gate.max_thinking_steps", Int, max_thinking_steps),
+          KEY("latent.steps", Int, latent_steps),
+          ENUM("latent.input", latent_input, "hidden", "concept"),
       },
       {"thinking", "after_thinking", "dirichlet", "gumbel", "cold_stop", "after_cold_stop",
-       "entropy_gate"}};
+       "entropy_gate", "latent"}};
   return s;
 }
 #undef KEY

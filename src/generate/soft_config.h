@@ -8,6 +8,9 @@
 
 namespace softslm {
 
+// The file in a model directory that records the decoding the model was trained for.
+constexpr char kSoftThinkingFile[] = "soft_thinking.yaml";
+
 // Parses YAML text on top of p.soft (absent keys keep their values); `where` prefixes errors.
 void soft_config_parse(SoftThinkingParams& p, const std::string& yaml_text, const std::string& where);
 void soft_config_load(SoftThinkingParams& p, const std::string& path);

@@ -40,6 +40,11 @@ struct StepInput {
   static StepInput of_vector(std::vector<float> v) { return {Kind::kVector, 0, {}, {}, std::move(v)}; }
 };
 
+// What a latent thinking step is fed (training: train/latent.h; inference: generate's latent
+// mode): the previous position's final hidden state (after the last LayerNorm: Coconut's
+// continuous thought), as a kVector input, or the concept token of its output distribution.
+enum class LatentKind { kHidden, kConcept };
+
 // out[C] = the input vector of `in` (before the positional embedding).
 void step_input_embed(const TokenEmbedding& e, const StepInput& in, float* out);
 

@@ -120,6 +120,7 @@ static void state_reserve(InferState& st, const ModelConfig& c, int R) {
   st.atty.resize(R * C);
   st.h.resize(R * 4 * C);
   st.h2.resize(R * 4 * C);
+  st.hidden.resize(R * C);
 }
 
 // att[16 * NB] = scale * q . k for NB consecutive key blocks ([hs, 16] each, bs floats apart):
@@ -295,6 +296,7 @@ static void forward(Transformer& tr, int R, const int* seq, const int* pos, cons
       std::memcpy(xn + (size_t)o * C, x + (size_t)r * C, sizeof(float) * C);
     }
     layernorm_forward_serial(xn, nullptr, nullptr, xn, p.lnfw, p.lnfb, n_out, C, eps);
+    if (tid == 0) std::memcpy(st.hidden.data(), xn, sizeof(float) * (size_t)n_out * C);
     product(logits, xn, &F::wteT, &H::wteT, 0, n_out, C, V, [](int, int) {});
   }
 }

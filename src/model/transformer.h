@@ -30,6 +30,8 @@ struct InferState {
   int cap_rows = 0;
   std::vector<float> x, qkv, atty, h, h2;  // [R, C], [R, 3C], [R, C], [R, 4C], [R, 4C]
   std::vector<float> emb;                     // [R, C] token embeddings (forward_tokens)
+  std::vector<float> hidden;  // [n_out, C] after a forward: the output rows' final hidden
+                              // states (after the last LayerNorm), the latent steps' source
   std::vector<float> xn_team, att_team;       // per thread: [R, C] LayerNorm out, [n_ctx] scores
 };
 

@@ -16,7 +16,6 @@
 
 #include "model/gpt2_train.h"
 #include "sampling/soft_sampler.h"
-#include "train/train_config.h"  // LatentKind
 
 namespace softslm {
 

@@ -24,14 +24,12 @@
 #include <vector>
 
 #include "model/config.h"
+#include "model/embeddings.h"  // LatentKind
 
 namespace softslm {
 
 // Training-time soft thinking (YAML section soft_training; train/soft_training.h).
 enum class SoftRecipe { kNone, kSelfFeed, kLatent, kSoftTargets, kInternalize };
-// What a latent step is fed: the previous position's last hidden state (after the final
-// LayerNorm: Coconut's continuous thought) or the concept token of its output distribution.
-enum class LatentKind { kHidden, kConcept };
 
 // True for the recipes that train on whole examples, one per batch row (train/examples.h).
 inline bool soft_recipe_structured(SoftRecipe r) {

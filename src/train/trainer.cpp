@@ -20,6 +20,7 @@
 #include "tokenizer/tokenizer.h"
 #include "train/adamw.h"
 #include "train/data.h"
+#include "generate/soft_config.h"
 #include "train/examples.h"
 #include "train/recipes.h"
 #include "train/soft_training.h"
@@ -125,6 +126,34 @@ Tokenizer make_tokenizer(const TrainConfig& cfg) {
 
 }  // namespace
 
+std::string soft_training_decoding_yaml(const TrainConfig& cfg, const StageLayout& stage) {
+  const SoftTrainingConfig& t = cfg.soft;
+  SoftThinkingParams p;
+  p.sampler.thinking = {t.temperature, t.top_k, t.top_p, t.min_p};
+  p.sampler.max_topk = t.max_topk;
+  p.sampler.after.temperature = 0;  // greedy answers
+  const char* recipe = "none";
+  switch (t.recipe) {
+    case SoftRecipe::kNone: break;
+    case SoftRecipe::kSelfFeed: recipe = "self_feed", p.mode = ThinkMode::kThinkTags; break;
+    case SoftRecipe::kSoftTargets: recipe = "soft_targets", p.mode = ThinkMode::kThinkTags; break;
+    case SoftRecipe::kInternalize: recipe = "internalize", p.mode = ThinkMode::kOff; break;
+    case SoftRecipe::kLatent:
+      recipe = "latent";
+      p.mode = stage.n_latent > 0 ? ThinkMode::kLatent : ThinkMode::kOff;
+      p.latent_steps = std::max(1, stage.n_latent);
+      p.latent_input = t.latent_input;
+      break;
+  }
+  std::string head = "# The decoding this model was trained for (soft_training.recipe " +
+                     std::string(recipe);
+  if (soft_recipe_structured(t.recipe))
+    head += ", curriculum stage " + std::to_string(stage.stage) + "/" +
+            std::to_string(stage.last_stage);
+  head += "): softslm generate uses it by default, eval --decode model selects it.\n";
+  return head + soft_config_to_yaml(p);
+}
+
 uint64_t params_hash(const float* p, size_t n) { return fnv1a(p, n * sizeof(float)); }
 
 void check_training_memory(const TrainConfig& cfg) {
@@ -216,6 +245,7 @@ TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt) {
           "): continue it with --resume, or start afresh with --overwrite");
     std::error_code ec;  // a kill before the first new checkpoint must not resume the old run
     std::filesystem::remove(state_path, ec);
+    std::filesystem::remove(dir + "/" + kSoftThinkingFile, ec);  // nor decode as the old one
   }
   if (std::filesystem::is_directory(dir)) {
     int n = remove_stale_temp_files(dir);
@@ -369,6 +399,11 @@ TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt) {
 
   auto checkpoint = [&](int64_t step) {
     model_save(m, dir);
+    if (cfg.soft.recipe != SoftRecipe::kNone)  // the decoding the model was trained for
+      write_file_atomic(dir + "/" + kSoftThinkingFile,
+                        soft_training_decoding_yaml(
+                            cfg, structured ? stage_layout(cfg.soft, std::max<int64_t>(step - 1, 0), ex)
+                                            : StageLayout{}));
     tokenizer_save(tok, dir + "/tokenizer.json");
     write_file_atomic(dir + "/train_config.yaml", train_config_to_yaml(cfg));
     TrainState s;

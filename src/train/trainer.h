@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "train/examples.h"
 #include "train/train_config.h"
 
 namespace softslm {
@@ -64,6 +65,14 @@ TrainState train_state_load(const std::string& path);
 // Throws Error when training cfg (model, optimiser state, batch activations) would not fit
 // in memory, naming the keys at fault; checked before anything is allocated.
 void check_training_memory(const TrainConfig& cfg);
+
+// A trained model directory's record of its thinking protocol, beside config.json (written at
+// every checkpoint of a soft_training recipe other than none): the soft-thinking keys
+// (configs/soft-thinking.yaml) of the decoding it was trained for at `stage` (self_feed,
+// soft_targets: think_tags with the training's concept filters; latent: latent mode with the
+// stage's latent steps and input; internalize, or latent at stage 0: plain decoding), with
+// greedy answers.
+std::string soft_training_decoding_yaml(const TrainConfig& cfg, const StageLayout& stage);
 // Hash of a parameter array's bits.
 uint64_t params_hash(const float* p, size_t n);
 
