@@ -145,6 +145,24 @@ TEST(TrainConfig, TheDefaultConfigDocumentsEveryKeyWithItsDefault) {
   EXPECT_EQ(train_config_to_yaml(file), train_config_to_yaml(defaults));
 }
 
+TEST(TrainConfig, EveryShippedConfigLoadsAndValidates) {
+  const std::string dir = testing::make_temp_dir();
+  write_file_atomic(dir + "/d.jsonl", "{\"prompt\": \"a\", \"completion\": \"b\"}\n");
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(std::string(SOFTSLM_SOURCE_DIR) +
+                                                           "/configs")) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("train-", 0) != 0) continue;
+    TrainConfig c = train_config_load(e.path().string());
+    for (auto* files : {&c.train_files, &c.val_files})  // the data may not be generated yet
+      for (auto& f : *files) f = dir + "/d.jsonl";
+    EXPECT_NO_THROW(train_config_validate(c)) << name;
+    n++;
+  }
+  EXPECT_GE(n, 7);  // default, sample, tasks and the four soft recipes
+  std::filesystem::remove_all(dir);
+}
+
 TEST(TrainConfig, UnknownKeysAreErrorsNamingTheKey) {
   TrainConfig c;
   EXPECT_ERROR_HAS(train_config_parse(c, "model:\n  n_layr: 2\n", "cfg.yaml"), "cfg.yaml",

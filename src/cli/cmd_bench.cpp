@@ -23,6 +23,7 @@
 #include "model/gpt2_train.h"
 #include "ops/vec.h"
 #include "train/latent.h"
+#include "train/recipes.h"
 #include "train/soft_training.h"
 
 namespace softslm {
@@ -222,7 +223,8 @@ void run_bench(const BenchArgs& a) {
   });
 
   // training step: forward + backward over [batch, n_ctx]
-  double train_tps = 0, self_feed_tps = 0, latent_tps[2] = {0, 0}, latent_mb[2] = {0, 0};
+  double train_tps = 0, self_feed_tps = 0, soft_targets_tps = 0, latent_tps[2] = {0, 0},
+         latent_mb[2] = {0, 0};
   const int latent_steps[2] = {1, 3};
   // forward+backward FLOPs ~ 6 * params * tokens + attention (6 * L * T * C per token)
   double flops_per_tok = 6.0 * m.num_params + 6.0 * c.n_layer * T * c.n_embd;
@@ -250,6 +252,33 @@ void run_bench(const BenchArgs& a) {
       gpt2_backward(mt, g);
     });
     self_feed_tps = a.batch * T / t_self_feed;
+    {  // soft_targets: per row a prompt of T - 8 tokens, 4 hops of 4-entry target
+       // distributions, every soft input self-fed (p = 1: a first pass, its costliest case)
+      TrainConfig tc;
+      tc.batch_size = a.batch;
+      tc.seq_len = T;
+      tc.soft.recipe = SoftRecipe::kSoftTargets;
+      std::vector<Example> exs(a.batch);
+      std::vector<const Example*> rows;
+      for (int b = 0; b < a.batch; b++) {
+        Example& e = exs[b];
+        e.prompt.assign(inp.begin() + (size_t)b * T, inp.begin() + (size_t)b * T + T - 8);
+        for (int h = 0; h < 4; h++) {
+          e.soft.emplace_back();
+          for (int k = 0; k < 4; k++) e.soft.back().push_back({(h * 4 + k + b) % V, 0.25f});
+        }
+        e.tail = {1 % V, 2 % V};
+        rows.push_back(&e);
+      }
+      RecipeRunner rr;
+      StageLayout L;
+      L.recipe = SoftRecipe::kSoftTargets;
+      double t = median_seconds(a.repeats, [&] {
+        Rng rng = rng_init(1);
+        recipe_step(mt, tc, rr, L, rows, 3 % V, 0, 1.0, &rng, true);
+      });
+      soft_targets_tps = a.batch * T / t;
+    }
     for (int i = 0; i < 2; i++) {
       const int n = latent_steps[i];
       LatentBatch lb;
@@ -304,6 +333,7 @@ void run_bench(const BenchArgs& a) {
     j["train_batch"] = a.batch;
     j["train_tokens_per_s"] = train_tps;
     j["train_self_feed_tokens_per_s"] = self_feed_tps;
+    j["train_soft_targets_tokens_per_s"] = soft_targets_tps;
     j["train_latent1_tokens_per_s"] = latent_tps[0];
     j["train_latent3_tokens_per_s"] = latent_tps[1];
     j["train_latent1_graph_mb"] = latent_mb[0];
@@ -340,6 +370,8 @@ void run_bench(const BenchArgs& a) {
                 a.batch, T, train_tps, train_gflops, 100 * train_gflops / peak);
     std::printf("    self_feed (every input a concept) %9.0f tokens/s  (%.2f x the plain step's "
                 "time)\n", self_feed_tps, train_tps / self_feed_tps);
+    std::printf("    soft_targets (4 hops, self-fed)   %9.0f tokens/s  (%.2f x the time)\n",
+                soft_targets_tps, train_tps / soft_targets_tps);
     for (int i = 0; i < 2; i++)
       std::printf("    latent, %d hidden-state steps     %10.0f tokens/s  (%.2f x the time; "
                   "graphs %.0f MB)\n", latent_steps[i], latent_tps[i], train_tps / latent_tps[i],

@@ -8,7 +8,7 @@
 namespace softslm {
 
 std::vector<Example> examples_from_documents(const Tokenizer& tok, const std::vector<Document>& docs,
-                                             bool need_steps) {
+                                             bool need_steps, bool use_soft) {
   const int eot = tokenizer_special_id(tok, kEndOfText);
   check(eot >= 0 && tokenizer_special_id(tok, kThinkOpen) >= 0 &&
             tokenizer_special_id(tok, kThinkClose) >= 0,
@@ -38,7 +38,7 @@ std::vector<Example> examples_from_documents(const Tokenizer& tok, const std::ve
     for (const auto& s : d.steps) e.steps.push_back(tokenizer_encode(tok, s, false)), joined += s;
     if (!d.steps.empty() && joined != chain)
       errors[i] = ": \"steps\" do not concatenate to the chain of thought";
-    for (const auto& hop : d.soft_targets) {
+    for (const auto& hop : use_soft ? d.soft_targets : decltype(d.soft_targets){}) {
       std::vector<std::pair<int, float>> h;
       double sum = 0;
       for (const auto& [text, w] : hop) sum += w;
@@ -70,11 +70,13 @@ size_t full_length(const Example& e) { return e.prompt.size() + 1 + e.chain.size
 }  // namespace
 
 ExampleSplits examples_load(const TrainConfig& cfg, const Tokenizer& tok) {
-  const bool need_steps = cfg.soft.recipe == SoftRecipe::kLatent;
+  const bool need_steps = cfg.soft.recipe == SoftRecipe::kLatent,
+             use_soft = cfg.soft.recipe == SoftRecipe::kSoftTargets;
   auto load = [&](const std::vector<std::string>& files) {
     std::vector<Example> ex;
     for (const auto& f : files) {
-      auto part = examples_from_documents(tok, data_read_documents(f, cfg.format), need_steps);
+      auto part = examples_from_documents(tok, data_read_documents(f, cfg.format), need_steps,
+                                          use_soft);
       ex.insert(ex.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
     }
     return ex;

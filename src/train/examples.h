@@ -46,9 +46,10 @@ struct Example {
 };
 
 // The examples of documents (errors name file:line): completions must hold <think> ...
-// </think>; with need_steps every document must have "steps".
+// </think>; with need_steps every document must have "steps"; soft targets are read (and must
+// be single tokens) only with use_soft (recipe soft_targets).
 std::vector<Example> examples_from_documents(const Tokenizer& tok, const std::vector<Document>& docs,
-                                             bool need_steps);
+                                             bool need_steps, bool use_soft = true);
 
 struct ExampleSplits {
   std::vector<Example> train, val;
