@@ -175,6 +175,9 @@ TEST(SoftRecipes, CurriculumStages) {
   EXPECT_EQ(stage_layout(s, 1000, ex).n_latent, 10);
   s.max_stage = 2;
   EXPECT_EQ(stage_layout(s, 1000, ex).n_latent, 4);
+  ex.stage_steps = 3;  // from stage_epochs (examples_load resolves it)
+  EXPECT_EQ(stage_layout(s, 6, ex).stage, 2);
+  ex.stage_steps = 0;
   s.recipe = SoftRecipe::kInternalize;
   s.remove_per_stage = 8;
   s.min_chain = 3;
@@ -390,6 +393,21 @@ TEST(SoftRecipes, ConceptLatentTrainsThroughItsStagesAndResumesExactly) {
 }
 TEST(SoftRecipes, SoftTargetsTrainAndResumeExactly) {
   expect_trains_and_resumes(SoftRecipe::kSoftTargets);
+}
+
+TEST(SoftRecipes, StagesCanLastEpochs) {
+  const std::string dir = make_temp_dir();
+  TrainConfig c = recipe_run_config(dir, SoftRecipe::kInternalize);
+  c.soft.stage_epochs = 0.5;  // 58 training examples, batch 4: ceil(7.25) = 8 steps a stage
+  c.out_dir = dir + "/run";
+  TrainOptions opt;
+  opt.quiet = true;
+  train_run(c, opt);
+  std::vector<double> stages = metric_of(c.out_dir, "stage");
+  ASSERT_EQ(stages.size(), 16u);
+  EXPECT_EQ(stages[7], 0);
+  EXPECT_EQ(stages[8], 1);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(SoftRecipes, OptimizerResetChangesTheRun) {

@@ -101,6 +101,11 @@ ExampleSplits examples_load(const TrainConfig& cfg, const Tokenizer& tok) {
       check(full_length(e) <= (size_t)cfg.seq_len + 1, e.where, ": the example is ",
             full_length(e), " tokens; one example per row needs at most seq_len + 1 = ",
             cfg.seq_len + 1);
+  s.stage_steps = cfg.soft.stage_epochs > 0
+                      ? std::max<int64_t>(1, (int64_t)std::ceil(cfg.soft.stage_epochs *
+                                                                (double)s.train.size() /
+                                                                cfg.batch_size))
+                      : cfg.soft.stage_steps;
   for (const Example& e : s.train) {
     s.max_steps = std::max(s.max_steps, (int)e.steps.size());
     s.max_chain = std::max(s.max_chain, (int)e.chain.size());
@@ -117,7 +122,8 @@ StageLayout stage_layout(const SoftTrainingConfig& s, int64_t step, const Exampl
     const int removable = std::max(0, ex.max_chain - s.min_chain);
     L.last_stage = (removable + s.remove_per_stage - 1) / s.remove_per_stage;
   }
-  L.stage = (int)std::min<int64_t>(step / s.stage_steps, L.last_stage);
+  const int64_t per_stage = ex.stage_steps > 0 ? ex.stage_steps : s.stage_steps;
+  L.stage = (int)std::min<int64_t>(step / per_stage, L.last_stage);
   if (s.recipe == SoftRecipe::kLatent) {
     L.steps_replaced = L.stage;
     L.n_latent = L.stage * s.thoughts_per_step;

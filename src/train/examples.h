@@ -55,15 +55,18 @@ struct ExampleSplits {
   std::vector<Example> train, val;
   int max_steps = 0;  // the most steps of a training example
   int max_chain = 0;  // the longest training chain, in tokens
+  int64_t stage_steps = 0;  // a curriculum stage's steps (stage_steps, or from stage_epochs)
 };
 // The config's train and val examples (val: data.val, else the last val_fraction of the
-// training examples, at least one). Checks that every example's full layout fits seq_len.
+// training examples, at least one). Checks that every example's full layout fits seq_len;
+// resolves the stage length (soft_training.stage_epochs x examples / batch_size, rounded up,
+// when stage_epochs > 0).
 ExampleSplits examples_load(const TrainConfig& cfg, const Tokenizer& tok);
 
 // Where the curriculum stands at a step.
 struct StageLayout {
   SoftRecipe recipe = SoftRecipe::kNone;
-  int stage = 0;      // min(step / stage_steps, last stage)
+  int stage = 0;      // min(step / ExampleSplits::stage_steps, last stage)
   int last_stage = 0;  // latent: max_stage (resolved); internalize: the stage removing the most
   int n_latent = 0;   // latent positions per row
   int removed = 0;    // internalize: chain tokens removed from the left (at most)

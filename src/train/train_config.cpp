@@ -65,6 +65,7 @@ const ConfigSchema& schema() {
       KEY("soft_training.min_p", Float, soft.min_p, true),
       KEY("soft_training.max_topk", Int, soft.max_topk, true),
       KEY("soft_training.stage_steps", Int64, soft.stage_steps, true),
+      KEY("soft_training.stage_epochs", Double, soft.stage_epochs, true),
       KEY("soft_training.reset_optimizer", Bool, soft.reset_optimizer, true),
       KeyDef{"soft_training.latent_input", KeyKind::Enum,
              [](void* c) -> void* { return &static_cast<TrainConfig*>(c)->soft.latent_input; },
@@ -185,6 +186,9 @@ void train_config_validate(const TrainConfig& c) {
         "config key 'soft_training.max_topk' must be in [1, model.vocab_size] (got ", s.max_topk,
         ")");
   positive("soft_training.stage_steps", s.stage_steps);
+  check(std::isfinite(s.stage_epochs) && s.stage_epochs >= 0 && s.stage_epochs <= 1e6,
+        "config key 'soft_training.stage_epochs' must be in [0, 1e6] (0 = use stage_steps; got ",
+        s.stage_epochs, ")");
   positive("soft_training.thoughts_per_step", s.thoughts_per_step);
   non_negative("soft_training.max_stage", s.max_stage);
   positive("soft_training.remove_per_stage", s.remove_per_stage);

@@ -14,6 +14,7 @@
 //   log_interval, seed, threads, out_dir
 //   soft_training: {recipe: none | self_feed | latent | soft_targets | internalize, p_max,
 //                   ramp_steps, temperature, top_k, top_p, min_p, max_topk, stage_steps,
+//                   stage_epochs,
 //                   reset_optimizer, latent_input, thoughts_per_step, max_stage,
 //                   remove_per_stage, min_chain}
 // Every leaf has a dotted name ("model.n_layer", "data.train", "lr") used by overrides and in
@@ -53,6 +54,8 @@ struct SoftTrainingConfig {
   int max_topk = 10;           // >= 1: entries per concept token
   // latent and internalize: a curriculum of stages, stage s = min(step / stage_steps, last)
   int64_t stage_steps = 500;   // >= 1
+  double stage_epochs = 0;     // > 0: instead, a stage lasts this many passes over the training
+                               // examples (stage_steps = ceil(stage_epochs * examples / batch))
   bool reset_optimizer = true;  // AdamW's moments restart at each new stage (as both papers)
   // latent (Coconut): at stage s the first s reasoning steps of every example are replaced by
   // min(s, max_stage) * thoughts_per_step latent positions; the loss covers the rest

@@ -520,7 +520,7 @@ TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt) {
                             {"lr", lr},        {"grad_norm", gnorm},   {"tokens_per_s", tok_s},
                             {"elapsed_s", elapsed()}};
       if (feeds) rec["self_feed_p"] = feed_p, rec["self_fed"] = fed;  // of this step
-      if (structured) {
+      if (structured && cfg.soft.recipe != SoftRecipe::kSoftTargets) {
         rec["stage"] = stage.stage;
         if (cfg.soft.recipe == SoftRecipe::kLatent) rec["latent_steps"] = stage.n_latent;
         if (cfg.soft.recipe == SoftRecipe::kInternalize) rec["chain_removed"] = stage.removed;
