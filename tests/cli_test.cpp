@@ -335,6 +335,33 @@ TEST(Cli, EvalWritesTablesResultsTracesAndReport) {
   expect_one_line_error(run_cli("report --eval " + d + "/missing -o " + d + "/x.html"), "summary.json");
 }
 
+TEST(Cli, EvalReportsAccuracyPerDifficulty) {
+  // the task model on add instances of 1 and 2 digits: one row per digit-count pair
+  const std::string m = std::string(SOFTSLM_SOURCE_DIR) + "/models/default";
+  std::string d = make_temp_dir();
+  write_file_atomic(d + "/set.jsonl",
+                    "{\"prompt\": \"7+2=\", \"answer\": \"9\", \"task\": \"add\"}\n"
+                    "{\"prompt\": \"1+3=\", \"answer\": \"4\", \"task\": \"add\"}\n"
+                    "{\"prompt\": \"12+34=\", \"answer\": \"46\", \"task\": \"add\"}\n"
+                    "{\"prompt\": \"q\", \"answer\": \"a\", \"difficulty\": \"hard\"}\n");
+  RunResult r = run_cli("eval -q --model " + m + " --data " + d + "/set.jsonl --decode greedy "
+                        "--max-new-tokens 40 --by-difficulty --out " + d + "/ev");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("| task | difficulty | n | greedy pass@1 | thinking |"), std::string::npos)
+      << r.out;
+  const size_t one = r.out.find("| add | 1+1 | 2 |"), two = r.out.find("| add | 2+2 | 1 |");
+  EXPECT_NE(one, std::string::npos) << r.out;
+  EXPECT_NE(two, std::string::npos) << r.out;
+  EXPECT_LT(one, two);
+  EXPECT_NE(r.out.find("|  | hard | 1 |"), std::string::npos) << r.out;  // a row's own class
+  json summary = json::parse(read_file(d + "/ev/summary.json"));
+  EXPECT_EQ(summary[0]["difficulties"]["add"]["1+1"]["n_examples"], 2);
+  std::string results = read_file(d + "/ev/results.jsonl");
+  EXPECT_NE(results.find("\"difficulty\":\"2+2\""), std::string::npos);
+  RunResult rep = run_cli("report --eval " + d + "/ev -o " + d + "/r.html");
+  EXPECT_EQ(rep.exit_code, 0) << rep.out;
+}
+
 TEST(Cli, LongPromptsFilesDecodeInBatchesEqualToSingleRuns) {
   // more prompts than one batch (64): the later batches keep the seeds of one long batch
   std::string d = make_temp_dir();

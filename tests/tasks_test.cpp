@@ -646,6 +646,19 @@ TEST(TaskData, PathSoftTargetsAreTheFrontiers) {
   for (const auto& x : gen("add", 3, "train", 3)) EXPECT_TRUE(x.soft_targets.empty());
 }
 
+TEST(TaskData, DifficultyClasses) {
+  EXPECT_EQ(task_difficulty("add", "7+2="), "1+1");
+  EXPECT_EQ(task_difficulty("add", "45289+734="), "5+3");
+  EXPECT_EQ(task_difficulty("mul", "8574*92="), "4x2");
+  EXPECT_EQ(task_difficulty("path", "a>bc y>zz bc>q a>x x>k m>y|a?q,zz="), "depth 2");
+  for (const auto& x : gen("path", 20, "val", 2)) {
+    const std::string d = task_difficulty("path", x.prompt);
+    EXPECT_EQ(d, "depth " + std::to_string(x.soft_targets.size()));
+  }
+  EXPECT_THROW(task_difficulty("add", "7+="), Error);
+  EXPECT_THROW(task_difficulty("div", "1/2="), Error);
+}
+
 TEST(TaskData, NoCotAndPathCotOptions) {
   TaskParams p;
   p.cot = false;

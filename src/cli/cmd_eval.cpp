@@ -22,7 +22,7 @@ struct EvalArgs {
   std::string dtype = "f32";
   uint64_t data_seed = 12345;
   EvalOptions opt;
-  bool quiet = false;
+  bool quiet = false, by_difficulty = false;
 };
 
 std::vector<std::string> split_csv(const std::vector<std::string>& items) {
@@ -85,6 +85,7 @@ void run_eval(const EvalArgs& a) {
   }
   bar.finish();
   std::cout << eval_markdown(runs);
+  if (a.by_difficulty) std::cout << "\n" << eval_markdown_difficulty(runs);
   if (!a.out_dir.empty()) {
     make_dirs(a.out_dir);
     write_file_atomic(a.out_dir + "/summary.json", json_dump(eval_summary_json(runs)) + "\n");
@@ -137,6 +138,9 @@ void register_eval(CLI::App& app) {
   c->add_option("--dtype", a->dtype, "Weights for the matrix products: f32, or bf16 (faster, logits ~1e-3 off)")
       ->capture_default_str();
   c->add_flag("-q,--quiet", a->quiet, "No progress line");
+  c->add_flag("--by-difficulty", a->by_difficulty,
+              "Also print accuracy per task and difficulty class (add/mul: digit counts, path: "
+              "depth); summary.json always has it");
   c->callback([a] { run_eval(*a); });
 }
 

@@ -16,6 +16,7 @@
 #include "base/jsonl.h"
 #include "generate/soft_config.h"
 #include "generate/trace.h"
+#include "tasks/tasks.h"
 
 namespace softslm {
 
@@ -162,6 +163,10 @@ std::vector<EvalExample> eval_parse_jsonl(const std::string& text, const std::st
     e.id = j.contains("id") ? (j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump())
                             : std::to_string(i);
     e.task = j.contains("task") && j["task"].is_string() ? j["task"].get<std::string>() : "";
+    if (j.contains("difficulty") && !j["difficulty"].is_null()) {
+      check(j["difficulty"].is_string(), where, ": \"difficulty\" must be a string");
+      e.difficulty = j["difficulty"];
+    }
     out.push_back(e);
   }
   check(!out.empty(), path, ": no examples");
@@ -296,11 +301,28 @@ EvalRun eval_run(std::shared_ptr<const InferenceWeights> weights, const Tokenize
   run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   run.tokens_per_s = run.seconds > 0 ? generated / run.seconds : 0;
   std::map<std::string, std::vector<SampleOutcome>> groups;
-  for (const auto& o : run.outcomes) {
+  std::map<std::pair<std::string, std::string>, std::vector<SampleOutcome>> classes;
+  std::vector<std::string> difficulty(examples.size());
+  for (size_t i = 0; i < examples.size(); i++) {
+    const EvalExample& e = examples[i];
+    difficulty[i] = e.difficulty;
+    const auto& names = task_names();
+    if (difficulty[i].empty() && std::find(names.begin(), names.end(), e.task) != names.end()) {
+      try {
+        difficulty[i] = task_difficulty(e.task, e.prompt);
+      } catch (const Error&) {  // a prompt of another format: no class
+      }
+    }
+  }
+  for (auto& o : run.outcomes) {
+    const EvalExample& e = examples[o.example];
+    o.difficulty = difficulty[o.example];
     groups[""].push_back(o);
-    if (!examples[o.example].task.empty()) groups[examples[o.example].task].push_back(o);
+    if (!e.task.empty()) groups[e.task].push_back(o);
+    if (!difficulty[o.example].empty()) classes[{e.task, difficulty[o.example]}].push_back(o);
   }
   for (const auto& [task, os] : groups) run.by_task[task] = eval_metrics(os, k);
+  for (const auto& [key, os] : classes) run.by_difficulty[key] = eval_metrics(os, k);
   return run;
 }
 
@@ -323,6 +345,62 @@ std::string eval_markdown(const std::vector<EvalRun>& runs) {
   return s;
 }
 
+namespace {
+
+// Sorts difficulty classes numerically: "2+1" before "10+1", "depth 2" before "depth 10".
+std::vector<long> class_order(const std::string& d) {
+  std::vector<long> out;
+  long cur = -1;
+  for (char ch : d) {
+    if (ch >= '0' && ch <= '9') {
+      cur = (cur < 0 ? 0 : cur * 10) + (ch - '0');
+    } else if (cur >= 0) {
+      out.push_back(cur);
+      cur = -1;
+    }
+  }
+  if (cur >= 0) out.push_back(cur);
+  return out;
+}
+
+}  // namespace
+
+std::string eval_markdown_difficulty(const std::vector<EvalRun>& runs) {
+  std::vector<std::pair<std::string, std::string>> keys;
+  for (const auto& r : runs)
+    for (const auto& [key, m] : r.by_difficulty)
+      if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
+  std::sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) {
+    if (a.first != b.first) return a.first < b.first;
+    return class_order(a.second) < class_order(b.second);
+  });
+  std::string s = "| task | difficulty | n |";
+  std::string rule = "|---|---|---|";
+  for (const auto& r : runs) {
+    s += " " + r.config.name + " pass@1 | thinking |";
+    rule += "---|---|";
+  }
+  s += "\n" + rule + "\n";
+  char buf[128];
+  for (const auto& key : keys) {
+    int n = 0;
+    std::string cells;
+    for (const auto& r : runs) {
+      auto it = r.by_difficulty.find(key);
+      if (it == r.by_difficulty.end()) {
+        cells += " - | - |";
+        continue;
+      }
+      n = it->second.n_examples;
+      std::snprintf(buf, sizeof buf, " %.1f %% | %.1f |", 100 * it->second.pass1,
+                    it->second.mean_thinking);
+      cells += buf;
+    }
+    s += "| " + key.first + " | " + key.second + " | " + std::to_string(n) + " |" + cells + "\n";
+  }
+  return s;
+}
+
 nlohmann::json eval_summary_json(const std::vector<EvalRun>& runs) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& r : runs) {
@@ -337,11 +415,19 @@ nlohmann::json eval_summary_json(const std::vector<EvalRun>& runs) {
                                             {"mean_thinking_tokens", m.mean_thinking},
                                             {"cold_stop_rate", m.cold_stop_rate},
                                             {"budget_rate", m.budget_rate}};
+    nlohmann::json classes = nlohmann::json::object();
+    for (const auto& [key, m] : r.by_difficulty)
+      classes[key.first][key.second] = {{"n_examples", m.n_examples},
+                                        {"pass1", m.pass1},
+                                        {"passk", m.passk},
+                                        {"mean_tokens", m.mean_tokens},
+                                        {"mean_thinking_tokens", m.mean_thinking}};
     out.push_back({{"config", r.config.name},
                    {"params_yaml", soft_config_to_yaml(r.config.soft)},
                    {"seconds", r.seconds},
                    {"tokens_per_s", r.tokens_per_s},
-                   {"tasks", tasks}});
+                   {"tasks", tasks},
+                   {"difficulties", classes}});
   }
   return out;
 }
@@ -357,7 +443,8 @@ std::string eval_results_jsonl(const std::vector<EvalRun>& runs,
                           {"output", o.output},      {"extracted", o.extracted},
                           {"correct", o.correct},    {"n_tokens", o.n_tokens},
                           {"thinking_tokens", o.thinking_tokens},
-                          {"think_end", o.think_end}, {"stop_reason", o.stop_reason}};
+                          {"think_end", o.think_end}, {"stop_reason", o.stop_reason},
+                          {"difficulty", o.difficulty}};
       s += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     }
   return s;

@@ -16,6 +16,7 @@ namespace softslm {
 struct EvalExample {
   std::string id, task, prompt, answer;  // task may be "" for external sets
   std::string where;  // "file:line" of a read example ("" when generated): for messages
+  std::string difficulty;  // a JSONL row's "difficulty"; "" = task_difficulty for known tasks
 };
 
 // A named decoding configuration. Plain decoding (mode off) samples every token with the
@@ -62,6 +63,7 @@ struct SampleOutcome {
   std::string stop_reason;
   std::string output;       // generated text (special tokens spelled out)
   std::string extracted;    // the answer by the strict rule
+  std::string difficulty;   // the example's difficulty class ("" when it has none)
 };
 
 struct Metrics {
@@ -90,6 +92,8 @@ struct EvalRun {
   DecodeConfig config;
   std::vector<SampleOutcome> outcomes;  // example-major, then sample
   std::map<std::string, Metrics> by_task;  // "" = all examples
+  // per task and difficulty class (task_difficulty), for examples of a known task
+  std::map<std::pair<std::string, std::string>, Metrics> by_difficulty;
   double seconds = 0, tokens_per_s = 0;
   std::vector<std::vector<StepRecord>> traces;  // [trace_examples] steps of sample 0
 };
@@ -102,6 +106,9 @@ EvalRun eval_run(std::shared_ptr<const InferenceWeights> weights, const Tokenize
 
 // Markdown table of every run (one row per configuration and task).
 std::string eval_markdown(const std::vector<EvalRun>& runs);
+// Markdown table of accuracy per task and difficulty class: one row per (task, difficulty),
+// per configuration its pass@1 and mean thinking tokens.
+std::string eval_markdown_difficulty(const std::vector<EvalRun>& runs);
 // Summary JSON (configs, metrics per task) and per-example JSONL rows.
 nlohmann::json eval_summary_json(const std::vector<EvalRun>& runs);
 std::string eval_results_jsonl(const std::vector<EvalRun>& runs,

@@ -68,6 +68,16 @@ std::string task_canonical_key(const std::string& task, const std::string& promp
   return key + "|" + p.start + "?" + std::min(p.c1, p.c2) + "," + std::max(p.c1, p.c2);
 }
 
+std::string task_difficulty(const std::string& task, const std::string& prompt) {
+  check_task(task);
+  if (task == "add" || task == "mul") {
+    const char op = task == "add" ? '+' : '*';
+    auto [a, b] = arith_parse(prompt, op);
+    return std::to_string(a.size()) + (task == "add" ? "+" : "x") + std::to_string(b.size());
+  }
+  return "depth " + std::to_string(path_soft_targets(path_parse(prompt)).size());
+}
+
 std::string task_split_of(const std::string& task, const std::string& prompt) {
   return split_of_key(task_canonical_key(task, prompt));
 }

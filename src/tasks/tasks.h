@@ -161,6 +161,11 @@ std::string task_cot(const std::string& task, const std::string& prompt,
 std::vector<std::string> task_cot_steps(const std::string& task, const std::string& cot,
                                         const std::string& path_cot = "back");
 
+// A prompt's difficulty class, for per-difficulty accuracy: add, the digit counts of a and b
+// in prompt order ("3+1"); mul, the same ("4x2"); path, the answer's depth ("depth 3"). Throws
+// Error on a malformed prompt.
+std::string task_difficulty(const std::string& task, const std::string& prompt);
+
 // The canonical key of a prompt and the split it belongs to ("train", "val" or "test").
 std::string task_canonical_key(const std::string& task, const std::string& prompt);
 std::string task_split_of(const std::string& task, const std::string& prompt);
