@@ -386,6 +386,15 @@ TEST(BadInput, EveryCaseIsOneLineNamingTheProblemWithExitCodeAndNothingLeft) {
     add("train latent without steps",
         train(yaml("sns", "data: {train: [\"" + nosteps + "\"]}\nsoft_training: {recipe: latent}\n")),
         {"nosteps.jsonl:1", "steps"}, 1, out);
+    write_file_atomic(dir + "/steps.jsonl",
+                      "{\"prompt\": \"1+1=\", \"completion\": \"<think>1+1=2</think>2\", "
+                      "\"steps\": [\"1+1=\", \"2\"]}\n"
+                      "{\"prompt\": \"1+2=\", \"completion\": \"<think>1+2=3</think>3\", "
+                      "\"steps\": [\"1+2=\", \"3\"]}\n");
+    add("train latent steps that outgrow seq_len",
+        train(yaml("sgrow", "data: {train: [\"" + dir + "/steps.jsonl\"]}\nsoft_training: "
+                            "{recipe: latent, thoughts_per_step: 20}\n")),
+        {"steps.jsonl:1", "curriculum stage 1", "seq_len"}, 1, out);
     add("train soft target of two tokens",
         train(yaml("smt", "data: {train: [\"" + multi + "\"]}\nsoft_training: {recipe: soft_targets}\n")),
         {"multi.jsonl:1", "'bc'", "tokenizer.names"}, 1, out);

@@ -133,6 +133,25 @@ StageLayout stage_layout(const SoftTrainingConfig& s, int64_t step, const Exampl
   return L;
 }
 
+void examples_check_stages(const ExampleSplits& ex, const SoftTrainingConfig& s, int seq_len) {
+  if (s.recipe != SoftRecipe::kLatent) return;  // the other layouts are never longer than full
+  const int c = s.thoughts_per_step;
+  const int last = s.max_stage > 0 ? s.max_stage : ex.max_steps;
+  for (const auto* set : {&ex.train, &ex.val})
+    for (const Example& e : *set) {
+      const size_t base = e.prompt.size() + 1 + e.tail.size();
+      size_t rest = 0;  // the tokens of the steps not replaced yet
+      for (const auto& st : e.steps) rest += st.size();
+      for (int stage = 0; stage <= last; stage++) {
+        if (stage > 0 && stage <= (int)e.steps.size()) rest -= e.steps[stage - 1].size();
+        const size_t len = base + (size_t)stage * c + rest;
+        check(len <= (size_t)seq_len + 1, e.where, ": at curriculum stage ", stage,
+              " the example takes ", len, " positions; seq_len + 1 is ", seq_len + 1,
+              " (raise seq_len, or lower soft_training.thoughts_per_step / max_stage)");
+      }
+    }
+}
+
 void example_batch_fill(const StageLayout& L, const std::vector<const Example*>& rows, int T,
                         bool completion_only_loss, int think_open, int eot, ExampleBatch* out) {
   const int B = (int)rows.size();

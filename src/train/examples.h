@@ -75,6 +75,11 @@ struct StageLayout {
 };
 StageLayout stage_layout(const SoftTrainingConfig& s, int64_t step, const ExampleSplits& ex);
 
+// Checks, before a run, that every example fits seq_len + 1 at every stage of the curriculum
+// (latent: the latent positions may outnumber the tokens of the steps they replace), naming
+// the first that does not and its stage.
+void examples_check_stages(const ExampleSplits& ex, const SoftTrainingConfig& s, int seq_len);
+
 struct ExampleBatch {
   int B = 0, T = 0, n_latent = 0;
   std::vector<StepInput> inputs;  // [B*T]

@@ -294,8 +294,10 @@ TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt) {
   DataSplits data;
   ExampleSplits ex;
   try {
-    if (structured)
+    if (structured) {
       ex = examples_load(cfg, tok);
+      examples_check_stages(ex, cfg.soft, cfg.seq_len);
+    }
     else
       data = data_load(cfg, tok, dir);
   } catch (...) {
