@@ -38,7 +38,8 @@ std::vector<Example> examples_from_documents(const Tokenizer& tok, const std::ve
     for (const auto& s : d.steps) e.steps.push_back(tokenizer_encode(tok, s, false)), joined += s;
     if (!d.steps.empty() && joined != chain)
       errors[i] = ": \"steps\" do not concatenate to the chain of thought";
-    for (const auto& hop : use_soft ? d.soft_targets : decltype(d.soft_targets){}) {
+    for (size_t k = 0; use_soft && k < d.soft_targets.size(); k++) {
+      const auto& hop = d.soft_targets[k];
       std::vector<std::pair<int, float>> h;
       double sum = 0;
       for (const auto& [text, w] : hop) sum += w;

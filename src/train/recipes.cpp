@@ -7,17 +7,11 @@
 #include "base/buffer.h"
 #include "base/error.h"
 #include "base/io.h"
+#include "train/soft_training.h"
 
 namespace softslm {
 
 namespace {
-
-SoftSamplerParams concept_params(const SoftTrainingConfig& s) {
-  SoftSamplerParams sp;
-  sp.thinking = {s.temperature, s.top_k, s.top_p, s.min_p};
-  sp.max_topk = s.max_topk;
-  return sp;
-}
 
 void ensure_graph(const Model& m, const TrainConfig& cfg, RecipeRunner& r, int n) {
   if (r.n_latent == n) return;
@@ -63,14 +57,14 @@ RecipeStep recipe_step(const Model& m, const TrainConfig& cfg, RecipeRunner& r,
   example_batch_fill(L, rows, T, cfg.completion_only_loss, think_open, eot, &b);
   ensure_graph(m, cfg, r, b.n_latent);
   RecipeStep out;
-  const SoftSamplerParams sp = concept_params(cfg.soft);
+  const SoftSamplerParams sp = soft_training_concept_params(cfg.soft);
 
   if (L.recipe == SoftRecipe::kLatent) {
     LatentBatch lb;
     lb.B = B, lb.T = T, lb.n_latent = b.n_latent;
-    lb.inputs = b.inputs;
-    lb.targets = b.targets;
-    lb.latent_pos = b.latent_pos;
+    lb.inputs = std::move(b.inputs);  // the rows are laid out afresh at every step
+    lb.targets = std::move(b.targets);
+    lb.latent_pos = std::move(b.latent_pos);
     const LatentKind kind = cfg.soft.latent_input;
     out.loss = latent_forward(m, r.lg, lb, kind, sp);
     out.counted = r.lg.passes.back().n_counted;

@@ -8,6 +8,13 @@
 
 namespace softslm {
 
+SoftSamplerParams soft_training_concept_params(const SoftTrainingConfig& s) {
+  SoftSamplerParams sp;
+  sp.thinking = {s.temperature, s.top_k, s.top_p, s.min_p};
+  sp.max_topk = s.max_topk;
+  return sp;
+}
+
 double self_feed_probability(const SoftTrainingConfig& s, int64_t step) {
   if (s.ramp_steps <= 0 || step >= s.ramp_steps) return s.p_max;
   return s.p_max * (double)step / (double)s.ramp_steps;
@@ -36,9 +43,7 @@ int self_feed_inputs(const SoftTrainingConfig& s, double p, const float* probs, 
                      const std::vector<uint8_t>& thinking, int B, int T, int V, Rng& rng,
                      std::vector<StepInput>* out) {
   check(thinking.size() == (size_t)B * T, "self_feed: thinking mask of the wrong size");
-  SoftSamplerParams sp;
-  sp.thinking = {s.temperature, s.top_k, s.top_p, s.min_p};
-  sp.max_topk = s.max_topk;
+  const SoftSamplerParams sp = soft_training_concept_params(s);
   out->clear();
   out->reserve((size_t)B * T);
   std::vector<float> scratch;

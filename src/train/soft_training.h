@@ -10,9 +10,14 @@
 
 #include "base/rng.h"
 #include "model/embeddings.h"
+#include "sampling/soft_sampler.h"
 #include "train/train_config.h"
 
 namespace softslm {
+
+// The concept tokens' sampler parameters of a training config: the thinking filters and
+// max_topk, no noise (what self_feed, soft_targets, concept latents and the decoding file use).
+SoftSamplerParams soft_training_concept_params(const SoftTrainingConfig& s);
 
 // p at `step` (0-based): linear from 0 to p_max over ramp_steps, then p_max.
 double self_feed_probability(const SoftTrainingConfig& s, int64_t step);

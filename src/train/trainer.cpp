@@ -129,8 +129,7 @@ Tokenizer make_tokenizer(const TrainConfig& cfg) {
 std::string soft_training_decoding_yaml(const TrainConfig& cfg, const StageLayout& stage) {
   const SoftTrainingConfig& t = cfg.soft;
   SoftThinkingParams p;
-  p.sampler.thinking = {t.temperature, t.top_k, t.top_p, t.min_p};
-  p.sampler.max_topk = t.max_topk;
+  p.sampler = soft_training_concept_params(t);
   p.sampler.after.temperature = 0;  // greedy answers
   const char* recipe = "none";
   switch (t.recipe) {
