@@ -52,7 +52,8 @@ void register_data(CLI::App& app) {
   auto a = std::make_shared<DataArgs>();
   TaskParams& p = a->spec.params;
   CLI::App* c = app.add_subcommand(
-      "data", "Generate reasoning-task sets (JSONL: id, task, prompt, answer, completion, steps)");
+      "data", "Generate reasoning-task sets (JSONL: id, task, prompt, answer, completion, steps; "
+      "soft_targets for path)");
   c->add_option("--task", a->spec.task, "add, mul, path, or mix (the three in turn)")->required();
   c->add_option("-n,--n", a->spec.n, "Number of instances")->required();
   c->add_option("--split", a->spec.split,
