@@ -583,6 +583,32 @@ TEST(TaskSplits, SmallSpacesAreExhaustedThenRefused) {
   }
 }
 
+TEST(TaskSplits, RepeatsKeepEverySmallClassItsShare) {
+  // Without repeats, add's 1+1 digit class runs dry at its ~50 train keys (0.3 % of 15,000);
+  // with them it keeps its 1/25 of the draws, and every instance stays in its split.
+  DataSpec spec;
+  spec.task = "add";
+  spec.split = "train";
+  spec.seed = 3;
+  spec.n = 15000;
+  auto count_small = [](const std::vector<TaskInstance>& xs) {
+    int n = 0;
+    for (const auto& x : xs) n += task_difficulty("add", x.prompt) == "1+1";
+    return n;
+  };
+  auto distinct = data_generate(spec);
+  EXPECT_LE(count_small(distinct), 55);
+  spec.repeats = true;
+  auto repeated = data_generate(spec);
+  EXPECT_NEAR(count_small(repeated) / 15000.0, 1.0 / 25, 0.006);
+  for (const auto& x : repeated) ASSERT_EQ(task_split_of("add", x.prompt), "train") << x.prompt;
+  EXPECT_EQ(data_to_jsonl(repeated), data_to_jsonl(data_generate(spec)));
+  // a space too small for n without repeats is fine with them
+  spec.params.add_max_digits = 1;
+  spec.n = 500;
+  EXPECT_EQ((int)data_generate(spec).size(), 500);
+}
+
 TEST(TaskData, IsDeterministicAndPrefixStable) {
   for (const std::string task : {"add", "mul", "path", "mix"}) {
     std::string a = data_to_jsonl(gen(task, 60, "val", 42));

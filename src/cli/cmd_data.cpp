@@ -63,6 +63,10 @@ void register_data(CLI::App& app) {
       ->check(seed_check())->capture_default_str();
   c->add_option("-o,--out", a->out, "Output JSONL file (written atomically)")->required();
   c->add_flag("--no-cot", a->no_cot, "Empty chain of thought: <think></think>answer");
+  c->add_flag("--repeats", a->spec.repeats,
+              "Instances may recur (never across splits), so every difficulty class keeps its "
+              "share, the smallest included (add 1+1 digits: 1/25 of a default set); for "
+              "training mixes");
   std::vector<FlagGroup> groups(3);
   groups[0].task = "add";
   groups[0].options = {

@@ -184,12 +184,13 @@ namespace {
 // Draws from one task's stream, keeping instances of the split that are new to the file.
 struct Generator {
   std::string task, split;
+  bool repeats;
   const TaskParams* params;
   Rng rng;
   std::unordered_set<std::string> seen;
 
   Generator(const std::string& t, const DataSpec& spec)
-      : task(t), split(spec.split), params(&spec.params),
+      : task(t), split(spec.split), repeats(spec.repeats), params(&spec.params),
         rng(rng_init(task_hash("softslm-data|" + t + "|" + spec.split + "|" +
                                std::to_string(spec.seed)))) {}
 
@@ -208,7 +209,7 @@ struct Generator {
       }
       failed = 0;
       std::string key = task_canonical_key(task, d.prompt);
-      if (split_of_key(key) == split && seen.insert(key).second) return d.prompt;
+      if (split_of_key(key) == split && (repeats || seen.insert(key).second)) return d.prompt;
       check(++misses < kMaxMisses, "only ", seen.size(), " distinct ", task,
             " instances found for split ", split, " after ", kMaxMisses,
             " draws; widen the difficulty flags or lower --n");

@@ -85,7 +85,10 @@
 // 90-94 val, 95-99 test. A generator draws instances from its own random stream (seeded by
 // task, split and seed) and keeps only those whose key falls in the requested split and is
 // new to the file. So the output is deterministic in (task, split, seed, flags), the first n
-// lines do not depend on n, and a split too small for n ends with an Error.
+// lines do not depend on n, and a split too small for n ends with an Error. With repeats, an
+// instance may recur (each draw of the split is kept): every difficulty class then keeps its
+// share of the draws however few instances it has (add's 1+1 digits has ~50 in train, 1/25
+// of a default set), which is what a training mix that covers the smallest classes needs.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -113,6 +116,7 @@ struct DataSpec {
   std::string split = "train";  // train, val, test
   uint64_t seed = 0;
   int n = 1;
+  bool repeats = false;  // true: instances may recur (see Splits above); never across splits
   TaskParams params;
 };
 
