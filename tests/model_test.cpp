@@ -96,6 +96,48 @@ TEST(Model, WholeModelGradientsMatchFiniteDifferences) {
   }
 }
 
+TEST(Model, HeadOnTargetedRowsOnlyGivesTheSameLossAndGradients) {
+  // Most positions without a target (a prompt): the LM head on the targeted rows alone gives
+  // the full head's loss, per-position losses, probabilities on those rows and gradients.
+  ModelConfig c = tiny_config();
+  Model m = model_create(c);
+  model_init_random(m, 4);
+  int B = 3, T = 8, BT = B * T;
+  auto inp = random_tokens(BT, c.vocab_size, 5);
+  auto tgt = random_tokens(BT, c.vocab_size, 6);
+  for (int i = 0; i < BT; i++)
+    if (i % T < 5) tgt[i] = -1;
+  tgt[T + 2] = 3;  // a lone target inside a prompt
+  TrainGraph full = train_graph_create(m, B, T), head = train_graph_create(m, B, T);
+  head.head_rows_only = true;
+  float lf = gpt2_forward(m, full, inp.data(), tgt.data(), B, T);
+  float lh = gpt2_forward(m, head, inp.data(), tgt.data(), B, T);
+  EXPECT_NEAR(lf, lh, 1e-6f);
+  EXPECT_EQ(full.n_counted, head.n_counted);
+  ASSERT_EQ((int)head.head_rows.size(), full.n_counted);
+  for (int i = 0; i < BT; i++) EXPECT_EQ(full.a.losses[i], head.a.losses[i]) << i;
+  for (size_t r = 0; r < head.head_rows.size(); r++)
+    for (int v = 0; v < c.vocab_size; v++)
+      ASSERT_EQ(full.a.logits[(size_t)head.head_rows[r] * c.vocab_size + v],
+                head.a.logits[r * c.vocab_size + v]);
+  gpt2_backward(m, full);
+  gpt2_backward(m, head);
+  double worst = 0;
+  for (size_t i = 0; i < m.num_params; i++)
+    worst = std::max(worst, (double)std::fabs(full.grad_memory[i] - head.grad_memory[i]));
+  EXPECT_LT(worst, 1e-6);
+  // a second, different batch reuses the head buffers correctly
+  auto tgt2 = random_tokens(BT, c.vocab_size, 7);
+  for (int i = 0; i < BT; i += 2) tgt2[i] = -1;
+  EXPECT_NEAR(gpt2_forward(m, full, inp.data(), tgt2.data(), B, T),
+              gpt2_forward(m, head, inp.data(), tgt2.data(), B, T), 1e-6f);
+  // with no target at all: loss 0 and zero gradients, no crash
+  std::vector<int> none(BT, -1);
+  EXPECT_EQ(gpt2_forward(m, head, inp.data(), none.data(), B, T), 0.0f);
+  gpt2_backward(m, head);
+  for (size_t i = 0; i < m.num_params; i++) ASSERT_EQ(head.grad_memory[i], 0.0f) << i;
+}
+
 TEST(Model, PrefillPlusDecodeEqualsFullSequenceLogits) {
   ModelConfig c = tiny_config();
   Model m = model_create(c);

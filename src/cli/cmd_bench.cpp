@@ -223,7 +223,7 @@ void run_bench(const BenchArgs& a) {
   });
 
   // training step: forward + backward over [batch, n_ctx]
-  double train_tps = 0, self_feed_tps = 0, soft_targets_tps = 0, latent_tps[2] = {0, 0},
+  double train_tps = 0, head_rows_tps = 0, self_feed_tps = 0, soft_targets_tps = 0, latent_tps[2] = {0, 0},
          latent_mb[2] = {0, 0};
   const int latent_steps[2] = {1, 3};
   // forward+backward FLOPs ~ 6 * params * tokens + attention (6 * L * T * C per token)
@@ -237,6 +237,19 @@ void run_bench(const BenchArgs& a) {
       gpt2_backward(mt, g);
     });
     train_tps = a.batch * T / t_train;
+    {  // completion-only loss on a quarter of the positions (path: ~20 %), the LM head on the
+       // targeted rows only (head_rows_only, as plain training runs)
+      std::vector<int> part = tgt;
+      for (size_t i = 0; i < part.size(); i++)
+        if ((int)(i % T) < T - T / 4) part[i] = -1;
+      TrainGraph gh = train_graph_create(mt, a.batch, T);
+      gh.head_rows_only = true;
+      double t = median_seconds(a.repeats, [&] {
+        gpt2_forward(mt, gh, inp.data(), part.data(), a.batch, T);
+        gpt2_backward(mt, gh);
+      });
+      head_rows_tps = a.batch * T / t;
+    }
     // training-time soft thinking, on the same batch: self_feed with every position a
     // thinking input fed a concept (its most expensive case: a first pass, B*T concepts, the
     // soft-input step), and latent steps (n + 1 passes; hidden-state inputs at T/4 ...)
@@ -332,6 +345,7 @@ void run_bench(const BenchArgs& a) {
   if (!a.no_train) {
     j["train_batch"] = a.batch;
     j["train_tokens_per_s"] = train_tps;
+    j["train_quarter_targets_tokens_per_s"] = head_rows_tps;
     j["train_self_feed_tokens_per_s"] = self_feed_tps;
     j["train_soft_targets_tokens_per_s"] = soft_targets_tps;
     j["train_latent1_tokens_per_s"] = latent_tps[0];
@@ -368,6 +382,8 @@ void run_bench(const BenchArgs& a) {
     const double train_gflops = train_tps * flops_per_tok / 1e9;
     std::printf("  training (fwd+bwd, batch %d x %d)  %10.0f tokens/s  %6.1f GFLOP/s (%.0f %% of peak)\n",
                 a.batch, T, train_tps, train_gflops, 100 * train_gflops / peak);
+    std::printf("    1/4 of positions targeted        %10.0f tokens/s  (%.2f x the time; the "
+                "LM head on those rows only)\n", head_rows_tps, train_tps / head_rows_tps);
     std::printf("    self_feed (every input a concept) %9.0f tokens/s  (%.2f x the plain step's "
                 "time)\n", self_feed_tps, train_tps / self_feed_tps);
     std::printf("    soft_targets (4 hops, self-fed)   %9.0f tokens/s  (%.2f x the time)\n",

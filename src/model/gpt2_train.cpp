@@ -166,9 +166,28 @@ float forward_from_encoded(const Model& m, TrainGraph& g) {
   layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, residual, p.lnfw, p.lnfb, BT, C,
                     c.layer_norm_epsilon);
   transpose(g.wteT.get(), p.wte, V, C);  // tied LM head: logits = lnf . wte^T
-  matmul_forward(a.logits, a.lnf, g.wteT.get(), nullptr, BT, C, V);
-  g.mean_loss = softmax_crossentropy_forward(a.logits, a.losses, g.targets.get(), BT, V,
-                                             &g.n_counted);
+  if (g.head_rows_only) {
+    // gather the rows with a target: head_in [R, C] -> logits [R, V]
+    g.head_rows.clear();
+    g.head_targets.clear();
+    for (int i = 0; i < BT; i++)
+      if (g.targets[i] >= 0) g.head_rows.push_back(i), g.head_targets.push_back(g.targets[i]);
+    const int R = (int)g.head_rows.size();
+    g.head_in.resize((size_t)R * C);
+    for (int r = 0; r < R; r++)
+      std::memcpy(&g.head_in[(size_t)r * C], a.lnf + (size_t)g.head_rows[r] * C,
+                  sizeof(float) * C);
+    std::vector<float> losses(R);
+    if (R) matmul_forward(a.logits, g.head_in.data(), g.wteT.get(), nullptr, R, C, V);
+    g.mean_loss = softmax_crossentropy_forward(a.logits, losses.data(), g.head_targets.data(), R,
+                                               V, &g.n_counted);
+    std::memset(a.losses, 0, sizeof(float) * BT);
+    for (int r = 0; r < R; r++) a.losses[g.head_rows[r]] = losses[r];
+  } else {
+    matmul_forward(a.logits, a.lnf, g.wteT.get(), nullptr, BT, C, V);
+    g.mean_loss = softmax_crossentropy_forward(a.logits, a.losses, g.targets.get(), BT, V,
+                                               &g.n_counted);
+  }
   g.loss_count = 0;
   return g.mean_loss;
 }
@@ -241,15 +260,30 @@ void gpt2_backward(const Model& m, TrainGraph& g, const float* dlogits_extra,
 
   const int n_loss = g.loss_count > 0 ? g.loss_count : g.n_counted;
   float scale = n_loss ? 1.0f / n_loss : 0.0f;
-  softmax_crossentropy_backward(a.logits, g.targets.get(), BT, V, scale);  // now dlogits
-  if (dlogits_extra)
-    for (size_t i = 0; i < (size_t)BT * V; i++) a.logits[i] += dlogits_extra[i];
-  // LM head: dlnf += dlogits . wte; dwte += (lnf^T . dlogits)^T
-  matmul_nn(da.lnf, a.logits, p.wte, BT, V, C, true);
+  std::memset(g.dwteT.get(), 0, sizeof(float) * V * C);
+  if (g.head_rows_only) {
+    check(!dlogits_extra, "internal: logit gradients passed to a graph without every row's logits");
+    const int R = (int)g.head_rows.size();
+    softmax_crossentropy_backward(a.logits, g.head_targets.data(), R, V, scale);  // dlogits
+    g.head_d.assign((size_t)R * C, 0.0f);
+    if (R) {
+      matmul_nn(g.head_d.data(), a.logits, p.wte, R, V, C, false);  // the rows' dlnf
+      matmul_backward(nullptr, g.dwteT.get(), nullptr, a.logits, g.head_in.data(), nullptr, R, C,
+                      V);
+    }
+    for (int r = 0; r < R; r++)  // da.lnf was zeroed: the other rows get no gradient from here
+      std::memcpy(da.lnf + (size_t)g.head_rows[r] * C, &g.head_d[(size_t)r * C],
+                  sizeof(float) * C);
+  } else {
+    softmax_crossentropy_backward(a.logits, g.targets.get(), BT, V, scale);  // now dlogits
+    if (dlogits_extra)
+      for (size_t i = 0; i < (size_t)BT * V; i++) a.logits[i] += dlogits_extra[i];
+    // LM head: dlnf += dlogits . wte; dwte += (lnf^T . dlogits)^T
+    matmul_nn(da.lnf, a.logits, p.wte, BT, V, C, true);
+    matmul_backward(nullptr, g.dwteT.get(), nullptr, a.logits, a.lnf, nullptr, BT, C, V);
+  }
   if (dhidden_extra)
     for (size_t i = 0; i < (size_t)BT * C; i++) da.lnf[i] += dhidden_extra[i];
-  std::memset(g.dwteT.get(), 0, sizeof(float) * V * C);
-  matmul_backward(nullptr, g.dwteT.get(), nullptr, a.logits, a.lnf, nullptr, BT, C, V);
   transpose(gp.wte, g.dwteT.get(), C, V);  // gp.wte was zeroed; the encoder adds to it below
   const float* last = a.residual3 + (size_t)(L - 1) * BT * C;
   float* dlast = da.residual3 + (size_t)(L - 1) * BT * C;

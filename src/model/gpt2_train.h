@@ -1,6 +1,7 @@
 // Training forward/backward of the whole GPT-2 over a [B, T] batch (llm.c style).
 #pragma once
 #include <memory>
+#include <vector>
 
 #include "model/embeddings.h"
 #include "model/model.h"
@@ -27,7 +28,8 @@ struct ActTensors {
   float* lnf;        // [B, T, C]
   float* lnf_mean;   // [B, T]
   float* lnf_rstd;   // [B, T]
-  float* logits;     // [B, T, V]  logits -> probs (forward) -> dlogits (backward)
+  float* logits;     // [B, T, V]  logits -> probs (forward) -> dlogits (backward); with
+                     //            head_rows_only, [R, V] for the R head rows only
   float* losses;     // [B, T]     per-token loss (0 where target < 0)
 };
 
@@ -47,6 +49,14 @@ struct TrainGraph {
   // resets it to 0.
   int loss_count = 0;
   float mean_loss = 0;
+  // true: the LM head runs on the positions with a target only (row r of a.logits is position
+  // head_rows[r]); the others get no logits. The same loss and gradients (the matmuls' rows do
+  // not depend on each other, and a row without a target adds exact zeros), at a fraction of
+  // the head's cost when most positions are prompt (path: ~80 %). For callers that read no
+  // probabilities of untargeted positions and pass no dlogits_extra (plain training).
+  bool head_rows_only = false;
+  std::vector<int> head_rows, head_targets;  // [R] positions with a target, and the targets
+  std::vector<float> head_in, head_d;        // [R, C] their final hidden states, its gradient
   // Soft inputs (gpt2_forward_inputs): a copy of the last batch's inputs, and after
   // gpt2_backward the loss's gradients w.r.t. them: dweights[bt] [K] w.r.t. a concept's
   // (unnormalised) weights, dvectors [B*T, C] w.r.t. raw input vectors (zero on other rows).

@@ -76,6 +76,8 @@ RecipeStep recipe_step(const Model& m, const TrainConfig& cfg, RecipeRunner& r,
   }
 
   TrainGraph& g = r.lg.passes[0];
+  // internalize reads no probabilities: the LM head runs on the targeted positions only
+  g.head_rows_only = L.recipe == SoftRecipe::kInternalize;
   if (feed_p > 0 && !b.soft_inputs.empty()) {  // a first pass gives the model's own concepts
     gpt2_forward_inputs(m, g, b.inputs.data(), nullptr, B, T);
     std::vector<float> scratch;

@@ -330,6 +330,9 @@ TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt) {
     if (opt.resume) batch_sampler_restore(sampler, st.epoch_rng, st.epoch, st.cursor);
     eval_batches(data.val, B, T, cfg.eval_batches, &val_in, &val_tgt, cfg.align_documents);
     g = train_graph_create(m, B, T);
+    // plain training reads no probabilities: the LM head runs on the targeted positions only
+    // (self_feed's first pass needs every position's)
+    g.head_rows_only = cfg.soft.recipe == SoftRecipe::kNone;
   }
   std::vector<int> inputs((size_t)B * T), targets((size_t)B * T);
 
