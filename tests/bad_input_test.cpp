@@ -474,8 +474,14 @@ TEST(BadInput, EveryCaseIsOneLineNamingTheProblemWithExitCodeAndNothingLeft) {
   add("report of a missing eval dir", "report --eval " + dir + "/noeval -o " + out + ".html",
       {"noeval"}, 1, out + ".html");
   {  // eval directories whose files report cannot use
-    const std::string e1 = dir + "/eval_types", e2 = dir + "/eval_traces", e3 = dir + "/eval_keys";
-    for (const std::string& e : {e1, e2, e3}) fs::create_directories(e);
+    const std::string e1 = dir + "/eval_types", e2 = dir + "/eval_traces", e3 = dir + "/eval_keys",
+                      e4 = dir + "/eval_run";
+    for (const std::string& e : {e1, e2, e3, e4}) fs::create_directories(e);
+    write_file_atomic(e4 + "/summary.json", "[]");
+    write_file_atomic(e4 + "/traces.jsonl", "");
+    write_file_atomic(e4 + "/run.json", "{\"model\": ");
+    add("report with a damaged run.json", "report --eval " + e4 + " -o " + out + ".html",
+        {"eval_run/run.json", "not valid JSON"}, 1, out + ".html");
     write_file_atomic(e1 + "/summary.json",
                       "[{\"config\": \"greedy\", \"tasks\": {\"add\": {\"n_examples\": \"3\"}}}]");
     write_file_atomic(e1 + "/traces.jsonl", "");

@@ -319,7 +319,7 @@ TEST(Cli, EvalWritesTablesResultsTracesAndReport) {
   std::string results = read_file(d + "/ev/results.jsonl");
   EXPECT_EQ(std::count(results.begin(), results.end(), '\n'), 2 * 2 * 2);  // configs x examples x k
   EXPECT_TRUE(file_exists(d + "/ev/traces.jsonl"));
-  EXPECT_NE(read_file(d + "/r.html").find("<h2>Example generations</h2>"), std::string::npos);
+  EXPECT_NE(read_file(d + "/r.html").find("<h2 id=\"examples\">Example generations</h2>"), std::string::npos);
   // same prompts and seeds: a second run gives identical per-example results
   RunResult again = run_cli(cmd);
   ASSERT_EQ(again.exit_code, 0);
@@ -327,6 +327,18 @@ TEST(Cli, EvalWritesTablesResultsTracesAndReport) {
   RunResult rep = run_cli("report --eval " + d + "/ev -o " + d + "/r2.html");
   EXPECT_EQ(rep.exit_code, 0) << rep.out;
   EXPECT_TRUE(file_exists(d + "/r2.html"));
+  // the title names what was evaluated (run.json), not the directory; --title overrides it
+  json meta = json::parse(read_file(d + "/ev/run.json"));
+  EXPECT_EQ(meta["model"], model_dir());
+  EXPECT_EQ(meta["configs"], json({"greedy", "soft"}));
+  const std::string want = "<title>softslm evaluation: " + model_dir() + " on " + d + "/set.jsonl</title>";
+  EXPECT_NE(read_file(d + "/r2.html").find(want), std::string::npos);
+  EXPECT_NE(read_file(d + "/r.html").find(want), std::string::npos);
+  ASSERT_EQ(run_cli("report --eval " + d + "/ev -o " + d + "/r3.html --title 'my run'").exit_code, 0);
+  EXPECT_NE(read_file(d + "/r3.html").find("<title>my run</title>"), std::string::npos);
+  // both examples' traces (one per task), each under both configurations
+  std::string traces = read_file(d + "/ev/traces.jsonl");
+  EXPECT_EQ(std::count(traces.begin(), traces.end(), '\n'), 2 * 2);
   expect_one_line_error(run_cli("eval --model " + model_dir() + " --data " + d +
                                 "/set.jsonl --decode nope"),
                         "nope");

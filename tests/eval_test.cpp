@@ -41,6 +41,34 @@ TEST(Eval, MetricsOnAFixtureWithKnownOutcomes) {
   EXPECT_EQ(none.mean_tokens_correct, 0.0);
 }
 
+TEST(Eval, TraceSelectionPutsDisagreementsFirstPerTask) {
+  // 8 examples: add 0-3, mul 4-7; two configurations, 2 samples each (sample 0 decides)
+  std::vector<EvalExample> ex;
+  for (int i = 0; i < 8; i++) ex.push_back({"e" + std::to_string(i), i < 4 ? "add" : "mul", "p", "a"});
+  auto run = [&](const std::vector<bool>& right) {
+    EvalRun r;
+    for (int i = 0; i < 8; i++) {
+      r.outcomes.push_back(outcome(i, 0, right[i], 5, 3));
+      r.outcomes.push_back(outcome(i, 1, !right[i], 5, 3));  // sample 1 must not count
+    }
+    r.by_task[""].samples = 2;
+    return r;
+  };
+  //               add: 0     1     2     3    mul: 4     5     6      7
+  EvalRun a = run({true, true, false, true, true, true, true, false});
+  EvalRun b = run({true, false, false, false, true, true, true, true});
+  // disagreements: add 1, 3; mul 7
+  EXPECT_EQ(eval_trace_selection({a, b}, ex, 2), (std::vector<int>{1, 3, 4, 7}));
+  EXPECT_EQ(eval_trace_selection({a, b}, ex, 3), (std::vector<int>{0, 1, 3, 4, 5, 7}));
+  EXPECT_EQ(eval_trace_selection({a, b}, ex, 0), (std::vector<int>{}));
+  EXPECT_EQ(eval_trace_selection({a}, ex, 2), (std::vector<int>{0, 1, 4, 5}));  // one config: in order
+  // mul first in the file: tasks keep their order of appearance
+  std::vector<EvalExample> swapped(ex.begin() + 4, ex.end());
+  swapped.insert(swapped.end(), ex.begin(), ex.begin() + 4);
+  EvalRun c = run({true, true, true, true, true, true, true, true});
+  EXPECT_EQ(eval_trace_selection({c}, swapped, 1), (std::vector<int>{0, 4}));
+}
+
 TEST(Eval, StrictAnswerRule) {
   EXPECT_EQ(eval_extract_answer("1+2+0=3,3</think>3<|endoftext|>"), "3");
   EXPECT_EQ(eval_extract_answer("x</think>  42 \n<|endoftext|>junk"), "42");

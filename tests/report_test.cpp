@@ -12,7 +12,7 @@ using namespace softslm;
 static bool well_formed(const std::string& html, std::string* why) {
   std::vector<std::string> stack;
   const std::vector<std::string> voids = {"meta", "br", "circle", "rect", "line", "polyline",
-                                          "!DOCTYPE"};
+                                          "polygon", "!DOCTYPE"};
   size_t i = 0;
   while ((i = html.find('<', i)) != std::string::npos) {
     size_t j = html.find('>', i);
@@ -64,10 +64,108 @@ TEST(Report, EvalReportHasEverySectionAndNothingExternal) {
   std::string why;
   EXPECT_TRUE(well_formed(html, &why)) << why;
   expect_self_contained(html);
-  for (const char* section : {"<h2>Results</h2>", "<h2>Accuracy vs tokens</h2>",
-                              "<h2>Example generations</h2>", "task: add", "<svg", "polyline",
+  for (const char* section : {"<h2 id=\"results\">Results</h2>", "<h2 id=\"tokens\">Accuracy vs thinking tokens</h2>",
+                              "<h2 id=\"examples\">Example generations</h2>", "task: add", "<svg", "polyline",
                               "cold_stop", "report &lt;test&gt;", "4&lt;", "5&amp;", "0.700"})
     EXPECT_NE(html.find(section), std::string::npos) << section;
+}
+
+static nlohmann::json task_metrics(double pass1, double thinking) {
+  return {{"n_examples", 4}, {"samples", 1}, {"pass1", pass1}, {"passk", pass1},
+          {"mean_tokens", thinking + 3}, {"mean_tokens_correct", thinking + 3},
+          {"mean_thinking_tokens", thinking}, {"cold_stop_rate", 0.0}, {"budget_rate", 0.0}};
+}
+
+static size_t count_of(const std::string& s, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) n++;
+  return n;
+}
+
+TEST(Report, ChartsHeatmapDifficultyBarsAndExamplesGroupedByPrompt) {
+  nlohmann::json summary = nlohmann::json::array();
+  const char* names[] = {"greedy", "soft", "model"};
+  for (int i = 0; i < 3; i++)
+    summary.push_back(
+        {{"config", names[i]},
+         {"seconds", 2.0},
+         {"tasks", {{"add", task_metrics(0.5 + 0.2 * i, 40.0 - 10 * i)}, {"all", task_metrics(0.5, 40)}}},
+         {"difficulties",
+          {{"add", {{"10+1", {{"n_examples", 2}, {"pass1", 0.25 * i}}},
+                    {"2+1", {{"n_examples", 2}, {"pass1", 1.0}}}}}}}});
+  // one example under all three configurations: right under greedy and model, wrong under soft
+  std::string traces;
+  for (int i = 0; i < 3; i++) {
+    nlohmann::json row = {{"config", names[i]}, {"id", "add-test-7"}, {"task", "add"},
+                          {"prompt", "1+3="}, {"answer", "4"}, {"correct", i != 1},
+                          {"steps", nlohmann::json::array()}};
+    for (const auto& r : jsonl_parse(kTrace, "t")) row["steps"].push_back(r);
+    traces += row.dump() + "\n";
+  }
+  std::string html = report_html(summary, traces, "t");
+  std::string why;
+  ASSERT_TRUE(well_formed(html, &why)) << why;
+  expect_self_contained(html);
+  // accuracy vs thinking tokens: three different marker shapes, and a legend naming each
+  EXPECT_NE(html.find("mean thinking tokens"), std::string::npos);
+  EXPECT_NE(html.find("<circle cx"), std::string::npos);
+  EXPECT_NE(html.find("<rect x=\"" ), std::string::npos);
+  EXPECT_NE(html.find("<polygon"), std::string::npos);
+  EXPECT_NE(html.find("class=\"legend\""), std::string::npos);
+  for (const char* n : {"greedy", "soft", "model"})
+    EXPECT_NE(html.find(std::string(">") + n + " <span class=\"muted\">"), std::string::npos) << n;
+  EXPECT_NE(html.find("90.0 %, 20.0 thinking"), std::string::npos);  // model: its values
+  // answers per second: 4 examples x 1 sample in 2 s
+  EXPECT_NE(html.find("<td>2.0</td></tr>"), std::string::npos);
+  // per-difficulty bars, classes in numeric order (2+1 before 10+1), a bar per configuration
+  const size_t bars = html.find("<h2 id=\"difficulty\">Accuracy by difficulty</h2>");
+  ASSERT_NE(bars, std::string::npos);
+  EXPECT_LT(html.find(">2+1</text>", bars), html.find(">10+1</text>", bars));
+  EXPECT_NE(html.find("<title>model, 10+1: 50.0%</title>"), std::string::npos);
+  // the example appears once, marked as a disagreement, with its three generations
+  EXPECT_EQ(count_of(html, "add-test-7"), 1u);
+  EXPECT_NE(html.find("class=\"ex dis\""), std::string::npos);
+  EXPECT_EQ(count_of(html, "class=\"bad\">wrong"), 1u);
+  EXPECT_EQ(count_of(html, "class=\"ok\">right"), 2u);
+  // the emitted token under every step of the entropy chart (the soft one in bold)
+  EXPECT_NE(html.find("rotate(-90)\" text-anchor=\"end\" font-weight=\"bold\">4&lt;</text>"),
+            std::string::npos);
+  EXPECT_NE(html.find("rotate(-90)\" text-anchor=\"end\">42</text>"), std::string::npos);
+  // the heatmap: token text in cells, weight as colour (0.7 of the way to #4c78a8)
+  EXPECT_NE(html.find("<table class=\"heat\">"), std::string::npos);
+  EXPECT_NE(html.find("title=\"0.700\" style=\"background:rgb(130,161,194);color:#fff\">4&lt;</td>"),
+            std::string::npos);
+  EXPECT_NE(html.find("title=\"0.300\" style=\"background:rgb(201,215,229)\">5&amp;</td>"),
+            std::string::npos);
+}
+
+TEST(Report, PlainDecodingReadsAsThinkingUpToTheEndTag) {
+  // greedy decoding has no thinking phase in its trace: the steps up to </think> are its
+  // thinking, shaded, in the heatmap and in the thinking text
+  nlohmann::json steps = nlohmann::json::array();
+  const char* texts[] = {"7", "+", "</think>", "9"};
+  for (int i = 0; i < 4; i++)
+    steps.push_back({{"step", i}, {"phase", "answer"}, {"soft", false}, {"text", texts[i]},
+                     {"entropy", 0.1}, {"concept", {{"ids", {i}}, {"texts", {texts[i]}}, {"weights", {1.0}}}}});
+  std::string html = trace_section_html("g", steps);
+  EXPECT_NE(html.find("<b>thinking</b> <span class=\"tok\">7+&lt;/think&gt;</span><br><b>answer</b> "
+                      "<span class=\"tok\">9</span>"), std::string::npos) << html;
+  EXPECT_EQ(count_of(html, "fill=\"#eef3fb\""), 3u);  // three shaded steps
+  EXPECT_NE(html.find("<th>2</th></tr>"), std::string::npos);  // heatmap columns end at step 2
+  steps[2]["text"] = "x";  // no end tag: nothing is thinking
+  html = trace_section_html("g", steps);
+  EXPECT_EQ(count_of(html, "fill=\"#eef3fb\""), 0u);
+  EXPECT_EQ(html.find("class=\"heat\""), std::string::npos);
+}
+
+TEST(Report, TitleNamesTheRun) {
+  nlohmann::json run = {{"model", "models/default"}, {"tasks", {"add", "mul"}}, {"split", "test"},
+                        {"n", 500}, {"data", ""}};
+  EXPECT_EQ(report_title(run, "/tmp/x"),
+            "softslm evaluation: models/default on add, mul (test split, 500 each)");
+  run["data"] = "sets/ood.jsonl";
+  EXPECT_EQ(report_title(run, "/tmp/x"), "softslm evaluation: models/default on sets/ood.jsonl");
+  EXPECT_EQ(report_title(nullptr, "results/test"), "softslm evaluation: results/test");
 }
 
 TEST(Report, TraceViewer) {

@@ -86,16 +86,26 @@ void run_eval(const EvalArgs& a) {
   bar.finish();
   std::cout << eval_markdown(runs);
   if (a.by_difficulty) std::cout << "\n" << eval_markdown_difficulty(runs);
+  // what was evaluated, for the report's title (report_title) and for the record
+  nlohmann::json meta = {{"model", a.model}, {"data", a.data}, {"split", a.split}, {"n", a.n},
+                         {"data_seed", a.data_seed}, {"samples", a.opt.samples},
+                         {"seed", a.opt.seed}, {"configs", nlohmann::json::array()}};
+  meta["tasks"] = a.data.empty() ? nlohmann::json(a.task == "all" ? task_names() : split_csv({a.task}))
+                                 : nlohmann::json::array();
+  for (const DecodeConfig& c : configs) meta["configs"].push_back(c.name);
   if (!a.out_dir.empty()) {
     make_dirs(a.out_dir);
+    write_file_atomic(a.out_dir + "/run.json", json_dump(meta) + "\n");
     write_file_atomic(a.out_dir + "/summary.json", json_dump(eval_summary_json(runs)) + "\n");
     write_file_atomic(a.out_dir + "/results.jsonl", eval_results_jsonl(runs, examples));
-    write_file_atomic(a.out_dir + "/traces.jsonl", eval_traces_jsonl(runs, examples, lm.tok));
-    std::fprintf(stderr, "wrote %s/summary.json, results.jsonl, traces.jsonl\n", a.out_dir.c_str());
+    write_file_atomic(a.out_dir + "/traces.jsonl", eval_traces_jsonl(runs, examples, lm.tok, opt.trace_examples));
+    std::fprintf(stderr, "wrote %s/run.json, summary.json, results.jsonl, traces.jsonl\n",
+                 a.out_dir.c_str());
   }
   if (!a.html.empty()) {
     write_file_atomic(a.html, report_html(eval_summary_json(runs),
-                                          eval_traces_jsonl(runs, examples, lm.tok), a.model));
+                                          eval_traces_jsonl(runs, examples, lm.tok, opt.trace_examples),
+                                          report_title(meta, a.model)));
     std::fprintf(stderr, "wrote %s\n", a.html.c_str());
   }
 }
@@ -130,9 +140,12 @@ void register_eval(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--batch", a->opt.batch, "Sequences decoded together")->capture_default_str();
   c->add_option("--trace-examples", a->opt.trace_examples,
-                "Examples whose step traces are kept for the report")
+                "Examples per task whose step traces go to traces.jsonl and the report: those "
+                "where the configurations disagree (right under one, wrong under another) first")
       ->capture_default_str();
-  c->add_option("-o,--out", a->out_dir, "Directory for summary.json, results.jsonl, traces.jsonl");
+  c->add_option("-o,--out", a->out_dir,
+                "Directory for run.json (what was evaluated), summary.json, results.jsonl, "
+                "traces.jsonl");
   c->add_option("--html", a->html, "Also write the HTML report here");
   c->add_option("--threads", a->threads, "Threads; 0 = all cores")->capture_default_str();
   c->add_option("--dtype", a->dtype, "Weights for the matrix products: f32, or bf16 (faster, logits ~1e-3 off)")

@@ -14,6 +14,7 @@
 #include "base/error.h"
 #include "base/io.h"
 #include "base/jsonl.h"
+#include "base/natural_order.h"
 #include "generate/soft_config.h"
 #include "generate/trace.h"
 #include "tasks/tasks.h"
@@ -257,7 +258,7 @@ EvalRun eval_run(std::shared_ptr<const InferenceWeights> weights, const Tokenize
     check(n < m.cfg.n_ctx, where, ": the prompt is ", n, " tokens; the model's context is ",
           m.cfg.n_ctx, " (at most ", m.cfg.n_ctx - 1, " leave room to generate)");
   }
-  const int n_trace = std::min<int>(opt.trace_examples, (int)examples.size());
+  const int n_trace = opt.trace_examples > 0 ? (int)examples.size() : 0;
   run.traces.resize(n_trace);
   auto t0 = std::chrono::steady_clock::now();
   long generated = 0;
@@ -345,26 +346,6 @@ std::string eval_markdown(const std::vector<EvalRun>& runs) {
   return s;
 }
 
-namespace {
-
-// Sorts difficulty classes numerically: "2+1" before "10+1", "depth 2" before "depth 10".
-std::vector<long> class_order(const std::string& d) {
-  std::vector<long> out;
-  long cur = -1;
-  for (char ch : d) {
-    if (ch >= '0' && ch <= '9') {
-      cur = (cur < 0 ? 0 : cur * 10) + (ch - '0');
-    } else if (cur >= 0) {
-      out.push_back(cur);
-      cur = -1;
-    }
-  }
-  if (cur >= 0) out.push_back(cur);
-  return out;
-}
-
-}  // namespace
-
 std::string eval_markdown_difficulty(const std::vector<EvalRun>& runs) {
   std::vector<std::pair<std::string, std::string>> keys;
   for (const auto& r : runs)
@@ -372,7 +353,7 @@ std::string eval_markdown_difficulty(const std::vector<EvalRun>& runs) {
       if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
   std::sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) {
     if (a.first != b.first) return a.first < b.first;
-    return class_order(a.second) < class_order(b.second);
+    return natural_less(a.second, b.second);
   });
   std::string s = "| task | difficulty | n |";
   std::string rule = "|---|---|---|";
@@ -450,18 +431,62 @@ std::string eval_results_jsonl(const std::vector<EvalRun>& runs,
   return s;
 }
 
+namespace {
+
+// Per example: does sample 0 disagree across the runs (right under one, wrong under another)?
+std::vector<bool> disagreements(const std::vector<EvalRun>& runs, size_t n_examples) {
+  std::vector<bool> out(n_examples, false);
+  for (size_t i = 0; i < n_examples; i++) {
+    bool right = false, wrong = false;
+    for (const auto& r : runs) {
+      const size_t at = i * (size_t)r.by_task.at("").samples;
+      if (at >= r.outcomes.size()) continue;
+      (r.outcomes[at].correct ? right : wrong) = true;
+    }
+    out[i] = right && wrong;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<int> eval_trace_selection(const std::vector<EvalRun>& runs,
+                                      const std::vector<EvalExample>& examples, int per_task) {
+  std::vector<std::string> order;  // tasks in order of first appearance
+  std::map<std::string, std::vector<int>> first, rest;
+  const std::vector<bool> dis = disagreements(runs, examples.size());
+  for (size_t i = 0; i < examples.size(); i++) {
+    const std::string& t = examples[i].task;
+    if (!first.count(t) && !rest.count(t)) order.push_back(t);
+    (dis[i] ? first[t] : rest[t]).push_back((int)i);
+  }
+  std::vector<int> out;
+  for (const auto& t : order) {
+    std::vector<int> pick = first[t];
+    pick.insert(pick.end(), rest[t].begin(), rest[t].end());
+    if ((int)pick.size() > per_task) pick.resize(std::max(0, per_task));
+    std::sort(pick.begin(), pick.end());
+    out.insert(out.end(), pick.begin(), pick.end());
+  }
+  return out;
+}
+
 std::string eval_traces_jsonl(const std::vector<EvalRun>& runs,
-                              const std::vector<EvalExample>& examples, const Tokenizer& tok) {
+                              const std::vector<EvalExample>& examples, const Tokenizer& tok,
+                              int per_task) {
   std::string s;
-  for (const auto& r : runs)
-    for (size_t i = 0; i < r.traces.size(); i++) {
+  const std::vector<bool> dis = disagreements(runs, examples.size());
+  for (int i : eval_trace_selection(runs, examples, per_task))
+    for (const auto& r : runs) {
+      if ((size_t)i >= r.traces.size()) continue;
       nlohmann::json steps = nlohmann::json::array();
       for (const auto& rec : r.traces[i]) steps.push_back(trace_record_json(rec, tok));
-      const SampleOutcome& o = r.outcomes[i * r.by_task.at("").samples];
+      const SampleOutcome& o = r.outcomes[(size_t)i * r.by_task.at("").samples];
       nlohmann::json j = {{"config", r.config.name}, {"example", i},
                           {"id", examples[i].id},     {"task", examples[i].task},
                           {"prompt", examples[i].prompt}, {"answer", examples[i].answer},
-                          {"correct", o.correct},     {"steps", steps}};
+                          {"correct", o.correct},     {"disagree", (bool)dis[i]},
+                          {"steps", steps}};
       s += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     }
   return s;

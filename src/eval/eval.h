@@ -83,7 +83,8 @@ struct EvalOptions {
   uint64_t seed = 0;          // sample j of example i uses seed + i * samples + j
   int max_new_tokens = 1000;  // the context end usually stops first
   int batch = 32;             // sequences decoded together
-  int trace_examples = 3;     // first examples whose per-step trace is kept (sample 0)
+  int trace_examples = 3;     // per task, examples whose step traces (sample 0) are written:
+                              // where configurations disagree first (eval_trace_selection)
   bool append_think = true;   // prompts end with <think> for every configuration
   Dtype dtype = Dtype::kF32;  // inference weights (bf16: faster, logits ~1e-3 off)
 };
@@ -95,7 +96,8 @@ struct EvalRun {
   // per task and difficulty class (task_difficulty), for examples of a known task
   std::map<std::pair<std::string, std::string>, Metrics> by_difficulty;
   double seconds = 0, tokens_per_s = 0;
-  std::vector<std::vector<StepRecord>> traces;  // [trace_examples] steps of sample 0
+  std::vector<std::vector<StepRecord>> traces;  // [examples] steps of sample 0 (none kept when
+                                                // trace_examples is 0)
 };
 
 // Runs one configuration over the examples with the model's packed weights (their dtype must
@@ -113,8 +115,17 @@ std::string eval_markdown_difficulty(const std::vector<EvalRun>& runs);
 nlohmann::json eval_summary_json(const std::vector<EvalRun>& runs);
 std::string eval_results_jsonl(const std::vector<EvalRun>& runs,
                                const std::vector<EvalExample>& examples);
-// Traces as JSONL rows {"config","example","id","prompt","steps":[trace records]}.
+// The examples whose traces are worth showing: per task (tasks in order of first appearance),
+// up to per_task of them, first those where the configurations disagree (sample 0 right under
+// one, wrong under another), then the others, each group in example order. Sorted by task
+// order, then example index.
+std::vector<int> eval_trace_selection(const std::vector<EvalRun>& runs,
+                                      const std::vector<EvalExample>& examples, int per_task);
+// Traces of eval_trace_selection(runs, examples, per_task) as JSONL rows, example-major then
+// configuration: {"config","example","id","task","prompt","answer","correct","disagree",
+// "steps":[trace records]}.
 std::string eval_traces_jsonl(const std::vector<EvalRun>& runs,
-                              const std::vector<EvalExample>& examples, const Tokenizer& tok);
+                              const std::vector<EvalExample>& examples, const Tokenizer& tok,
+                              int per_task);
 
 }  // namespace softslm

@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "base/jsonl.h"
+#include "base/natural_order.h"
 
 namespace softslm {
 
@@ -16,12 +17,14 @@ namespace {
 
 const char* kCss = R"(
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
-h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ddd}h3{font-size:1.05em;margin-top:1.6em}
+h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ddd}h3{font-size:1.05em;margin-top:1.6em}h4{margin:1.2em 0 .3em;font-size:.95em}
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em}th,td{border:1px solid #ddd;padding:.25em .6em;text-align:right}
 th{background:#f4f4f4}td.l,th.l{text-align:left}.think{background:#eef3fb}.switch{background:#fff3cd}
-.tok{font-family:ui-monospace,Menlo,Consolas,monospace;white-space:pre-wrap;overflow-wrap:anywhere}.bar{display:inline-block;height:.7em;background:#4c78a8;vertical-align:middle;margin-right:.3em}
-.concept span.c{display:inline-block;margin-right:.8em}.muted{color:#777}svg text{font-family:inherit;font-size:11px}
-details{margin:.4em 0}summary{cursor:pointer}
+.tok{font-family:ui-monospace,Menlo,Consolas,monospace;white-space:pre-wrap;overflow-wrap:anywhere}
+.muted{color:#777}svg text{font-family:inherit;font-size:11px}.scroll{overflow-x:auto}
+.legend{display:flex;flex-wrap:wrap;gap:.3em 1.4em;margin:.3em 0 1em;font-size:.9em}.legend span{white-space:nowrap}.legend svg{vertical-align:middle;margin-right:.3em}
+table.heat{font-size:.8em}table.heat td{font-family:ui-monospace,Menlo,Consolas,monospace;text-align:center;min-width:1.6em;padding:.1em .25em;white-space:nowrap}table.heat td.soft{font-weight:bold}table.heat th{padding:.1em .3em}
+.ex{border-left:3px solid #ddd;padding-left:.8em;margin:1.4em 0}.ex.dis{border-left-color:#f58518}.ok{color:#2e7d32}.bad{color:#c62828}
 )";
 
 const char* kColors[] = {"#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2",
@@ -39,19 +42,61 @@ std::string page(const std::string& title, const std::string& body) {
          html_escape(title) + "</h1>\n" + body + "</body></html>\n";
 }
 
-// Accuracy (pass@1) against mean generated tokens, one point per configuration.
-std::string scatter_svg(const std::vector<std::pair<std::string, std::pair<double, double>>>& pts) {
-  const int W = 520, H = 300, L = 50, R = 160, T = 15, B = 40;
+// A configuration's marker: colour i % 10, shape i % 6 (circle, square, triangle, diamond,
+// inverted triangle, cross), so points stay apart even where colours look alike.
+std::string marker_svg(int i, double x, double y, double r) {
+  const std::string c = kColors[i % 10];
+  const std::string style = "\" fill=\"" + c + "\" fill-opacity=\"0.85\" stroke=\"#fff\" stroke-width=\"1\"";
+  auto poly = [&](std::initializer_list<std::pair<double, double>> pts) {
+    std::string s = "<polygon points=\"";
+    for (const auto& [dx, dy] : pts) s += fmt("%.1f", x + dx * r) + "," + fmt("%.1f", y + dy * r) + " ";
+    return s + style + "/>";
+  };
+  switch (i % 6) {
+    case 0: return "<circle cx=\"" + fmt("%.1f", x) + "\" cy=\"" + fmt("%.1f", y) + "\" r=\"" + fmt("%.1f", r) + style + "/>";
+    case 1: return "<rect x=\"" + fmt("%.1f", x - r * 0.9) + "\" y=\"" + fmt("%.1f", y - r * 0.9) + "\" width=\"" + fmt("%.1f", 1.8 * r) + "\" height=\"" + fmt("%.1f", 1.8 * r) + style + "/>";
+    case 2: return poly({{0, -1.2}, {1.1, 0.8}, {-1.1, 0.8}});
+    case 3: return poly({{0, -1.3}, {1.1, 0}, {0, 1.3}, {-1.1, 0}});
+    case 4: return poly({{0, 1.2}, {1.1, -0.8}, {-1.1, -0.8}});
+    default:
+      return poly({{-0.4, -1.1}, {0.4, -1.1}, {0.4, -0.4}, {1.1, -0.4}, {1.1, 0.4}, {0.4, 0.4},
+                   {0.4, 1.1}, {-0.4, 1.1}, {-0.4, 0.4}, {-1.1, 0.4}, {-1.1, -0.4}, {-0.4, -0.4}});
+  }
+}
+
+// One legend entry per configuration (its marker and name; `extra` after the name).
+std::string legend_html(const std::vector<std::string>& names,
+                        const std::vector<std::string>& extra = {}) {
+  std::string s = "<div class=\"legend\">";
+  for (size_t i = 0; i < names.size(); i++)
+    s += "<span><svg width=\"14\" height=\"14\">" + marker_svg((int)i, 7, 7, 5) + "</svg>" +
+         html_escape(names[i]) + (i < extra.size() ? " <span class=\"muted\">" +
+                                                         html_escape(extra[i]) + "</span>" : "") +
+         "</span>";
+  return s + "</div>";
+}
+
+struct Point {
+  int config = 0;  // index into the report's configurations (marker and legend)
+  double x = 0, y = 0;
+  std::string label;
+};
+
+// pass@1 against mean thinking tokens, one marker per configuration.
+std::string scatter_svg(const std::vector<Point>& pts) {
+  const int W = 640, H = 300, L = 50, R = 20, T = 15, B = 40;
   double xmax = 1;
-  for (const auto& p : pts) xmax = std::max(xmax, p.second.first);
+  for (const auto& p : pts) xmax = std::max(xmax, p.x);
   xmax *= 1.1;
   std::string s = "<svg width=\"" + std::to_string(W) + "\" height=\"" + std::to_string(H) +
-                  "\" role=\"img\" aria-label=\"accuracy versus tokens\">";
+                  "\" role=\"img\" aria-label=\"accuracy versus thinking tokens\">";
   int pw = W - L - R, ph = H - T - B;
   s += "<rect x=\"" + std::to_string(L) + "\" y=\"" + std::to_string(T) + "\" width=\"" +
        std::to_string(pw) + "\" height=\"" + std::to_string(ph) + "\" fill=\"none\" stroke=\"#999\"/>";
   for (int i = 0; i <= 4; i++) {
     double y = T + ph - ph * i / 4.0;
+    s += "<line x1=\"" + std::to_string(L) + "\" x2=\"" + std::to_string(L + pw) + "\" y1=\"" +
+         fmt("%.1f", y) + "\" y2=\"" + fmt("%.1f", y) + "\" stroke=\"#eee\"/>";
     s += "<text x=\"" + std::to_string(L - 6) + "\" y=\"" + fmt("%.1f", y + 4) +
          "\" text-anchor=\"end\">" + std::to_string(25 * i) + "%</text>";
     double x = L + pw * i / 4.0;
@@ -59,16 +104,51 @@ std::string scatter_svg(const std::vector<std::pair<std::string, std::pair<doubl
          "\" text-anchor=\"middle\">" + fmt("%.0f", xmax * i / 4.0) + "</text>";
   }
   s += "<text x=\"" + std::to_string(L + pw / 2) + "\" y=\"" + std::to_string(H - 6) +
-       "\" text-anchor=\"middle\">mean generated tokens</text>";
-  for (size_t i = 0; i < pts.size(); i++) {
-    double x = L + pw * pts[i].second.first / xmax, y = T + ph - ph * pts[i].second.second;
-    const char* c = kColors[i % 10];
-    s += "<circle cx=\"" + fmt("%.1f", x) + "\" cy=\"" + fmt("%.1f", y) + "\" r=\"5\" fill=\"" + c +
-         "\"><title>" + html_escape(pts[i].first) + ": " + fmt("%.1f", 100 * pts[i].second.second) +
-         "% at " + fmt("%.1f", pts[i].second.first) + " tokens</title></circle>";
-    s += "<circle cx=\"" + std::to_string(W - R + 12) + "\" cy=\"" + std::to_string(T + 8 + 16 * (int)i) +
-         "\" r=\"5\" fill=\"" + c + "\"/><text x=\"" + std::to_string(W - R + 22) + "\" y=\"" +
-         std::to_string(T + 12 + 16 * (int)i) + "\">" + html_escape(pts[i].first) + "</text>";
+       "\" text-anchor=\"middle\">mean thinking tokens (concept tokens count one each)</text>";
+  std::vector<std::pair<double, double>> placed;
+  for (const auto& p : pts) {
+    double x = L + pw * p.x / xmax, y = T + ph - ph * p.y;
+    // markers that would cover an earlier one go round it, 9 px out, so every one shows
+    int k = 0;
+    for (const auto& [px, py] : placed) k += std::hypot(px - x, py - y) < 6;
+    placed.push_back({x, y});
+    if (k) x += 9 * std::cos(k * 1.0472), y += 9 * std::sin(k * 1.0472);
+    s += "<g><title>" + html_escape(p.label) + ": " + fmt("%.1f", 100 * p.y) + "% at " +
+         fmt("%.1f", p.x) + " thinking tokens</title>" + marker_svg(p.config, x, y, 6) + "</g>";
+  }
+  return s + "</svg>";
+}
+
+// Grouped bars: per difficulty class, pass@1 of each configuration (configs[i] = marker i).
+std::string difficulty_bars_svg(const std::vector<std::string>& classes,
+                                const std::vector<std::vector<double>>& pass1,  // [class][config], < 0 absent
+                                const std::vector<std::string>& names) {
+  const int nc = (int)names.size(), bw = std::max(4, std::min(14, 60 / std::max(1, nc)));
+  const int gw = nc * bw + 14, L = 45, T = 10, ph = 160, B = 60;
+  const int W = std::max(300, L + 10 + gw * (int)classes.size()), H = T + ph + B;
+  std::string s = "<svg width=\"" + std::to_string(W) + "\" height=\"" + std::to_string(H) +
+                  "\" role=\"img\" aria-label=\"accuracy by difficulty\">";
+  for (int i = 0; i <= 4; i++) {
+    double y = T + ph - ph * i / 4.0;
+    s += "<line x1=\"" + std::to_string(L) + "\" x2=\"" + std::to_string(W - 5) + "\" y1=\"" +
+         fmt("%.1f", y) + "\" y2=\"" + fmt("%.1f", y) + "\" stroke=\"" + (i ? "#eee" : "#999") +
+         "\"/><text x=\"" + std::to_string(L - 6) + "\" y=\"" + fmt("%.1f", y + 4) +
+         "\" text-anchor=\"end\">" + std::to_string(25 * i) + "%</text>";
+  }
+  for (size_t g = 0; g < classes.size(); g++) {
+    const int x0 = L + 10 + (int)g * gw;
+    for (int c = 0; c < nc; c++) {
+      const double v = pass1[g][c];
+      if (v < 0) continue;
+      const double h = std::max(1.0, ph * v);
+      s += "<rect x=\"" + std::to_string(x0 + c * bw) + "\" y=\"" + fmt("%.1f", T + ph - h) +
+           "\" width=\"" + std::to_string(bw - 1) + "\" height=\"" + fmt("%.1f", h) +
+           "\" fill=\"" + kColors[c % 10] + "\"><title>" + html_escape(names[c]) + ", " +
+           html_escape(classes[g]) + ": " + fmt("%.1f", 100 * v) + "%</title></rect>";
+    }
+    const double cx = x0 + nc * bw / 2.0;
+    s += "<text transform=\"translate(" + fmt("%.1f", cx + 4) + "," + std::to_string(T + ph + 8) +
+         ") rotate(-45)\" text-anchor=\"end\">" + html_escape(classes[g]) + "</text>";
   }
   return s + "</svg>";
 }
@@ -113,22 +193,55 @@ void check_trace_step(const nlohmann::json& st, const std::string& where) {
         where, ": concept \"texts\" must be ", n, " strings (one per id)");
 }
 
-// Entropy over steps; thinking steps shaded, switch points marked.
+// A token's text for a chart label or a heatmap cell: spaces and newlines made visible, at
+// most `max` characters (UTF-8 sequences kept whole).
+std::string token_label(const std::string& t, size_t max) {
+  std::string out;
+  size_t chars = 0;
+  for (size_t i = 0; i < t.size() && chars < max; chars++) {
+    unsigned char c = (unsigned char)t[i];
+    size_t len = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    std::string ch = t.substr(i, len);
+    i += len;
+    out += ch == " " ? "\u2423" : ch == "\n" ? "\u21b5" : ch;
+  }
+  return chars < max || out.size() >= t.size() ? out : out + "\u2026";
+}
+
+// Which steps are thinking: the trace's phase, or for plain decoding (no thinking phase)
+// every step up to and including the first emitted </think>.
+std::vector<bool> thinking_steps(const nlohmann::json& steps) {
+  std::vector<bool> out(steps.size(), false);
+  bool any = false;
+  for (size_t i = 0; i < steps.size(); i++)
+    any |= (out[i] = steps[i].value("phase", "") == "thinking");
+  if (any) return out;
+  for (size_t i = 0; i < steps.size(); i++) {
+    out[i] = true;
+    if (steps[i].value("text", "") == "</think>") return out;
+  }
+  return std::vector<bool>(steps.size(), false);  // no </think>: nothing reads as thinking
+}
+
+// Entropy over steps, the emitted token under each step; thinking steps shaded, switch points
+// marked.
 std::string entropy_svg(const nlohmann::json& steps) {
-  const int W = 900, H = 180, L = 45, R = 10, T = 10, B = 30;
   const int n = (int)steps.size();
   if (n == 0) return "<p class=\"muted\">no steps</p>";
+  const int L = 45, R = 10, T = 10, B = 78, ph = 140;
+  const int W = std::max(600, L + R + 13 * n), H = T + ph + B;  // 13 px a step: every label fits
   double hmax = 0.1;
   for (const auto& st : steps) hmax = std::max(hmax, st.value("entropy", 0.0));
   hmax *= 1.1;
-  int pw = W - L - R, ph = H - T - B;
-  auto X = [&](double i) { return L + pw * (n == 1 ? 0.5 : i / (n - 1)); };
+  int pw = W - L - R;
+  auto X = [&](double i) { return L + pw * (n == 1 ? 0.5 : (i + 0.5) / n); };
   auto Y = [&](double h) { return T + ph - ph * h / hmax; };
-  std::string s = "<svg width=\"" + std::to_string(W) + "\" height=\"" + std::to_string(H) +
-                  "\" role=\"img\" aria-label=\"entropy over steps\">";
-  double half = n > 1 ? pw / (2.0 * (n - 1)) : pw / 2.0;
+  std::string s = "<div class=\"scroll\"><svg width=\"" + std::to_string(W) + "\" height=\"" +
+                  std::to_string(H) + "\" role=\"img\" aria-label=\"entropy over steps\">";
+  const double half = pw / (2.0 * n);
+  const std::vector<bool> think = thinking_steps(steps);
   for (int i = 0; i < n; i++)
-    if (steps[i].value("phase", "") == "thinking")
+    if (think[i])
       s += "<rect x=\"" + fmt("%.1f", X(i) - half) + "\" y=\"" + std::to_string(T) + "\" width=\"" +
            fmt("%.1f", 2 * half) + "\" height=\"" + std::to_string(ph) + "\" fill=\"#eef3fb\"/>";
   s += "<rect x=\"" + std::to_string(L) + "\" y=\"" + std::to_string(T) + "\" width=\"" +
@@ -136,21 +249,78 @@ std::string entropy_svg(const nlohmann::json& steps) {
   for (int i = 0; i <= 2; i++)
     s += "<text x=\"" + std::to_string(L - 5) + "\" y=\"" + fmt("%.1f", Y(hmax / 1.1 * i / 2) + 4) +
          "\" text-anchor=\"end\">" + fmt("%.2f", hmax / 1.1 * i / 2) + "</text>";
-  s += "<text x=\"" + std::to_string(L + pw / 2) + "\" y=\"" + std::to_string(H - 4) +
-       "\" text-anchor=\"middle\">step (shaded: thinking); entropy in nats</text>";
+  s += "<text x=\"" + std::to_string(L) + "\" y=\"" + std::to_string(H - 4) +
+       "\">entropy (nats) of each step's distribution; below, the emitted token (shaded: "
+       "thinking; bold: a concept token was fed)</text>";
   std::string pts;
   for (int i = 0; i < n; i++) pts += fmt("%.1f", X(i)) + "," + fmt("%.1f", Y(steps[i].value("entropy", 0.0))) + " ";
   s += "<polyline fill=\"none\" stroke=\"#4c78a8\" stroke-width=\"1.5\" points=\"" + pts + "\"/>";
   for (int i = 0; i < n; i++) {
+    s += "<circle cx=\"" + fmt("%.1f", X(i)) + "\" cy=\"" +
+         fmt("%.1f", Y(steps[i].value("entropy", 0.0))) + "\" r=\"2\" fill=\"#4c78a8\"/>";
+    const bool soft = steps[i].value("soft", false);
+    s += "<text class=\"tok\" transform=\"translate(" + fmt("%.1f", X(i) + 4) + "," +
+         std::to_string(T + ph + 6) + ") rotate(-90)\" text-anchor=\"end\"" +
+         (soft ? " font-weight=\"bold\"" : "") + ">" +
+         html_escape(token_label(steps[i].value("text", ""), 9)) + "</text>";
+  }
+  for (int i = 0; i < n; i++) {
     const auto& sw = field(steps[i], "switch");
     if (sw.is_string())
-      s += "<line x1=\"" + fmt("%.1f", X(i)) + "\" x2=\"" + fmt("%.1f", X(i)) + "\" y1=\"" +
-           std::to_string(T) + "\" y2=\"" + std::to_string(T + ph) +
-           "\" stroke=\"#e45756\" stroke-dasharray=\"4 3\"/><text x=\"" + fmt("%.1f", X(i) + 3) +
-           "\" y=\"" + std::to_string(T + 12) + "\" fill=\"#e45756\">" +
-           html_escape(sw.get<std::string>()) + "</text>";
+      s += "<line x1=\"" + fmt("%.1f", X(i) - half) + "\" x2=\"" + fmt("%.1f", X(i) - half) +
+           "\" y1=\"" + std::to_string(T) + "\" y2=\"" + std::to_string(T + ph) +
+           "\" stroke=\"#e45756\" stroke-dasharray=\"4 3\"/><text x=\"" +
+           fmt("%.1f", X(i) - half + 3) + "\" y=\"" + std::to_string(T + 12) +
+           "\" fill=\"#e45756\">" + html_escape(sw.get<std::string>()) + "</text>";
   }
-  return s + "</svg>";
+  return s + "</svg></div>";
+}
+
+// The thinking steps' concept tokens as a top-K x step heatmap (a column per step, its K
+// candidates down the rows): token text in the cells, weight as colour; a discrete step is
+// one-hot.
+std::string concept_heatmap_html(const nlohmann::json& steps) {
+  const std::vector<bool> think = thinking_steps(steps);
+  std::vector<size_t> cols;
+  size_t K = 0;
+  for (size_t i = 0; i < steps.size(); i++) {
+    const auto& c = field(steps[i], "concept");
+    if (think[i] && c.is_object() && field(c, "ids").is_array())
+      K = std::max(K, c["ids"].size()), cols.push_back(i);
+  }
+  if (cols.empty() || !K) return "";
+  std::string s = "<div class=\"scroll\"><table class=\"heat\"><tr><th class=\"l\">step</th>";
+  for (size_t i : cols) s += "<th>" + std::to_string(steps[i].value("step", 0)) + "</th>";
+  s += "</tr><tr><th class=\"l\">emitted</th>";
+  for (size_t i : cols)
+    s += std::string("<td") + (steps[i].value("soft", false) ? " class=\"soft\"" : "") + ">" +
+         html_escape(token_label(steps[i].value("text", ""), 8)) + "</td>";
+  s += "</tr>";
+  for (size_t j = 0; j < K; j++) {
+    s += "<tr><th class=\"l\">" + std::string(j == 0 ? "top " : "") + std::to_string(j + 1) + "</th>";
+    for (size_t i : cols) {
+      const auto& c = steps[i]["concept"];
+      if (j >= c["ids"].size()) {
+        s += "<td></td>";
+        continue;
+      }
+      const double w = std::clamp(c["weights"][j].get<double>(), 0.0, 1.0);
+      const std::string txt = field(c, "texts").is_array()
+                                  ? c["texts"][j].get<std::string>()
+                                  : "#" + std::to_string(c["ids"][j].get<long>());
+      // white -> #4c78a8 by weight; white text on the dark end
+      const int r = (int)std::lround(255 - (255 - 76) * w), g = (int)std::lround(255 - (255 - 120) * w),
+                b = (int)std::lround(255 - (255 - 168) * w);
+      s += "<td title=\"" + fmt("%.3f", w) + "\" style=\"background:rgb(" + std::to_string(r) + "," +
+           std::to_string(g) + "," + std::to_string(b) + ")" + (w > 0.55 ? ";color:#fff" : "") +
+           "\">" + html_escape(token_label(txt, 8)) + "</td>";
+    }
+    s += "</tr>";
+  }
+  return s + "</table></div><p class=\"muted\">Concept tokens of the thinking steps: a column "
+             "per step (the emitted token on top, bold where a concept token was fed), its top-K "
+             "candidates below, darker = more weight (hover for the value). A single dark cell "
+             "is a one-hot step.</p>\n";
 }
 
 }  // namespace
@@ -170,38 +340,24 @@ std::string html_escape(const std::string& s) {
   return o;
 }
 
-std::string trace_section_html(const std::string& heading, const nlohmann::json& steps) {
-  std::string s = "<h3>" + html_escape(heading) + "</h3>\n" + entropy_svg(steps);
+namespace {
+
+// A generation's chart, texts and heatmap under a heading given as HTML.
+std::string trace_section(const std::string& heading_html, const nlohmann::json& steps) {
+  std::string s = "<h4>" + heading_html + "</h4>\n" + entropy_svg(steps);
   std::string thinking, answer;
-  for (const auto& st : steps)
-    (st.value("phase", "") == "thinking" ? thinking : answer) += st.value("text", "");
+  const std::vector<bool> think = thinking_steps(steps);
+  for (size_t i = 0; i < steps.size(); i++)
+    (think[i] ? thinking : answer) += steps[i].value("text", "");
   s += "<p><b>thinking</b> <span class=\"tok\">" + html_escape(thinking) +
        "</span><br><b>answer</b> <span class=\"tok\">" + html_escape(answer) + "</span></p>";
-  s += "<details><summary>concept tokens of each step</summary><table><tr><th>step</th>"
-       "<th class=\"l\">phase</th><th class=\"l\">emitted</th><th>entropy</th><th class=\"l\">"
-       "concept (top-K, weights)</th></tr>";
-  for (const auto& st : steps) {
-    bool think = st.value("phase", "") == "thinking";
-    const nlohmann::json& sw_reason = field(st, "switch");
-    bool sw = sw_reason.is_string();
-    s += std::string("<tr class=\"") + (sw ? "switch" : think ? "think" : "") + "\"><td>" +
-         std::to_string(st.value("step", 0)) + "</td><td class=\"l\">" +
-         (think ? (st.value("soft", false) ? "thinking (soft)" : "thinking") : "answer") +
-         (sw ? " &rarr; " + html_escape(sw_reason.get<std::string>()) : "") +
-         "</td><td class=\"l tok\">" + html_escape(st.value("text", "")) + "</td><td>" +
-         fmt("%.3f", st.value("entropy", 0.0)) + "</td><td class=\"l concept\">";
-    const auto& c = field(st, "concept");
-    if (c.is_object() && field(c, "ids").is_array())
-      for (size_t j = 0; j < c["ids"].size(); j++) {
-        double w = c["weights"][j].get<double>();
-        std::string txt = field(c, "texts").is_array() ? c["texts"][j].get<std::string>() : "";
-        s += "<span class=\"c\"><span class=\"bar\" style=\"width:" + fmt("%.0f", 4 + 60 * w) +
-             "px\"></span><span class=\"tok\">" + html_escape(txt) + "</span> " + fmt("%.3f", w) +
-             "</span>";
-      }
-    s += "</td></tr>";
-  }
-  return s + "</table></details>\n";
+  return s + concept_heatmap_html(steps);
+}
+
+}  // namespace
+
+std::string trace_section_html(const std::string& heading, const nlohmann::json& steps) {
+  return trace_section(html_escape(heading), steps);
 }
 
 // The fields report_html reads, with their types; errors name "summary.json" / "traces.jsonl"
@@ -248,48 +404,147 @@ std::string report_html(const nlohmann::json& summary, const std::string& traces
   std::string body = "<p class=\"muted\">softslm evaluation report. Accuracy is pass@1 under "
                      "one strict rule for every configuration: the text after "
                      "<code>&lt;/think&gt;</code> up to <code>&lt;|endoftext|&gt;</code>, "
-                     "trimmed, must equal the answer exactly.</p>\n<h2>Results</h2>\n";
-  std::set<std::string> tasks;
+                     "trimmed, must equal the answer exactly. Thinking tokens are the positions "
+                     "before <code>&lt;/think&gt;</code>: a concept token counts one.</p>\n"
+                     "<h2 id=\"results\">Results</h2>\n";
+  std::vector<std::string> names;  // configuration i: marker i in every chart
+  for (const auto& run : summary) names.push_back(run["config"]);
+  auto index_of = [&](const std::string& name) {
+    return (int)(std::find(names.begin(), names.end(), name) - names.begin());
+  };
+  std::vector<std::string> tasks;
   for (const auto& run : summary)
-    for (const auto& [task, m] : run["tasks"].items()) tasks.insert(task);
-  std::string scatter;
+    for (const auto& [task, m] : run["tasks"].items())
+      if (task != "all" && std::find(tasks.begin(), tasks.end(), task) == tasks.end())
+        tasks.push_back(task);
+  std::sort(tasks.begin(), tasks.end());
+  std::string scatter, bars;
   for (const auto& task : tasks) {
     body += "<h3>task: " + html_escape(task) + "</h3><table><tr><th class=\"l\">configuration</th>"
-            "<th>n</th><th>pass@1</th><th>pass@k</th><th>mean tokens</th><th>tokens (correct)"
-            "</th><th>thinking tokens</th><th>cold stop</th><th>budget hit</th></tr>";
-    std::vector<std::pair<std::string, std::pair<double, double>>> pts;
-    for (const auto& run : summary) {
+            "<th>n</th><th>pass@1</th><th>pass@k</th><th>thinking tokens</th><th>tokens</th>"
+            "<th>tokens (correct)</th><th>cold stop</th><th>budget hit</th><th>answers/s</th></tr>";
+    std::vector<Point> pts;
+    std::vector<std::string> extra(names.size());
+    for (size_t r = 0; r < summary.size(); r++) {
+      const auto& run = summary[r];
       if (!run["tasks"].contains(task)) continue;
       const auto& m = run["tasks"][task];
-      std::string name = run["config"];
+      const std::string& name = names[r];
+      // answers per second over the whole run (every task), when the run recorded its time
+      std::string aps = "";
+      const auto& all = field(run["tasks"], "all");
+      const double secs = field(run, "seconds").is_number() ? run["seconds"].get<double>() : 0;
+      if (all.is_object() && secs > 0)
+        aps = fmt("%.1f", all["n_examples"].get<double>() * all["samples"].get<double>() / secs);
       body += "<tr><td class=\"l\">" + html_escape(name) + "</td><td>" +
               std::to_string(m["n_examples"].get<int>()) + "</td><td>" +
               fmt("%.1f %%", 100 * m["pass1"].get<double>()) + "</td><td>" +
               fmt("%.1f %%", 100 * m["passk"].get<double>()) + " (k=" +
               std::to_string(m["samples"].get<int>()) + ")</td><td>" +
+              fmt("%.1f", m["mean_thinking_tokens"].get<double>()) + "</td><td>" +
               fmt("%.1f", m["mean_tokens"].get<double>()) + "</td><td>" +
               fmt("%.1f", m["mean_tokens_correct"].get<double>()) + "</td><td>" +
-              fmt("%.1f", m["mean_thinking_tokens"].get<double>()) + "</td><td>" +
               fmt("%.1f %%", 100 * m["cold_stop_rate"].get<double>()) + "</td><td>" +
-              fmt("%.1f %%", 100 * m["budget_rate"].get<double>()) + "</td></tr>";
-      pts.push_back({name, {m["mean_tokens"].get<double>(), m["pass1"].get<double>()}});
+              fmt("%.1f %%", 100 * m["budget_rate"].get<double>()) + "</td><td>" + aps +
+              "</td></tr>";
+      pts.push_back({(int)r, m["mean_thinking_tokens"].get<double>(), m["pass1"].get<double>(), name});
+      extra[r] = fmt("%.1f %%", 100 * m["pass1"].get<double>()) + ", " +
+                 fmt("%.1f", m["mean_thinking_tokens"].get<double>()) + " thinking";
     }
     body += "</table>\n";
-    scatter += "<h3>task: " + html_escape(task) + "</h3>" + scatter_svg(pts) + "\n";
+    scatter += "<h3>task: " + html_escape(task) + "</h3>" + scatter_svg(pts) + legend_html(names, extra) + "\n";
+    // per-difficulty bars, when the runs recorded classes for this task
+    std::vector<std::string> classes;
+    for (const auto& run : summary) {
+      const auto& d = field(field(run, "difficulties"), task.c_str());
+      if (d.is_object())
+        for (const auto& [cls, m] : d.items())
+          if (std::find(classes.begin(), classes.end(), cls) == classes.end()) classes.push_back(cls);
+    }
+    if (!classes.empty()) {
+      std::sort(classes.begin(), classes.end(), natural_less);
+      std::vector<std::vector<double>> v(classes.size(), std::vector<double>(names.size(), -1));
+      for (size_t r = 0; r < summary.size(); r++) {
+        const auto& d = field(field(summary[r], "difficulties"), task.c_str());
+        if (!d.is_object()) continue;
+        for (size_t g = 0; g < classes.size(); g++) {
+          const auto& m = field(d, classes[g].c_str());
+          if (m.is_object() && field(m, "pass1").is_number()) v[g][r] = m["pass1"].get<double>();
+        }
+      }
+      bars += "<h3>task: " + html_escape(task) + "</h3><div class=\"scroll\">" +
+              difficulty_bars_svg(classes, v, names) + "</div>" + legend_html(names) + "\n";
+    }
   }
-  body += "<h2>Accuracy vs tokens</h2>\n<p class=\"muted\">pass@1 against mean generated tokens "
-          "(thinking and answer), one point per configuration.</p>\n" + scatter;
-  body += "<h2>Example generations</h2>\n<p class=\"muted\">Entropy of the next-token "
-          "distribution at each step; shaded steps are in the thinking phase; dashed lines mark "
-          "phase switches and their reason. Expand a table for the concept tokens (top-K ids with "
-          "their weights) fed at each soft step.</p>\n";
-  for (const auto& row : rows) {
-    std::string head = row.value("config", "") + " | " + row.value("id", "") + " | " +
-                       row.value("prompt", "") + " | answer " + row.value("answer", "") +
-                       (row.value("correct", false) ? " (correct)" : " (wrong)");
-    body += trace_section_html(head, row["steps"]);
+  body += "<h2 id=\"tokens\">Accuracy vs thinking tokens</h2>\n<p class=\"muted\">pass@1 against mean "
+          "thinking tokens, one marker per configuration (hover for the values; markers that "
+          "coincide are set around their point); up and to the left is better.</p>\n" + scatter;
+  if (!bars.empty())
+    body += "<h2 id=\"difficulty\">Accuracy by difficulty</h2>\n<p class=\"muted\">pass@1 per difficulty class "
+            "(add and mul: digit counts of the operands; path: the answer's depth), one bar per "
+            "configuration.</p>\n" + bars;
+  body += "<h2 id=\"examples\">Example generations</h2>\n<p class=\"muted\">Per task, the examples where the "
+          "configurations disagree (right under one, wrong under another) come first. Each "
+          "configuration's generation: the entropy of the next-token distribution at every "
+          "step with the emitted token below it (shaded: thinking; dashed: a phase switch and "
+          "its reason), then the concept tokens of its thinking steps.</p>\n";
+  // rows are example-major (eval_traces_jsonl); group them by task, then example
+  std::vector<std::string> row_tasks;
+  std::map<std::string, std::vector<std::vector<size_t>>> groups;  // task -> examples -> rows
+  for (size_t i = 0; i < rows.size(); i++) {
+    const std::string task = rows[i].value("task", "");
+    if (!groups.count(task)) row_tasks.push_back(task);
+    auto& g = groups[task];
+    const bool same = !g.empty() && rows[g.back().front()].value("id", "") == rows[i].value("id", "") &&
+                      rows[g.back().front()].value("prompt", "") == rows[i].value("prompt", "");
+    if (same) g.back().push_back(i);
+    else g.push_back({i});
+  }
+  for (const auto& task : row_tasks) {
+    if (!task.empty()) body += "<h3>task: " + html_escape(task) + "</h3>\n";
+    for (const auto& ex : groups[task]) {
+      const nlohmann::json& first = rows[ex.front()];
+      bool right = false, wrong = false;
+      for (size_t i : ex) (rows[i].value("correct", false) ? right : wrong) = true;
+      const bool dis = right && wrong;
+      body += std::string("<div class=\"ex") + (dis ? " dis" : "") + "\"><p><b>" +
+              html_escape(first.value("id", "")) + "</b> <span class=\"tok\">" +
+              html_escape(first.value("prompt", "")) + "</span> &rarr; <span class=\"tok\">" +
+              html_escape(first.value("answer", "")) + "</span>" +
+              (dis ? " <span class=\"muted\">(the configurations disagree)</span>" : "") + "</p>\n";
+      for (size_t i : ex) {
+        const nlohmann::json& row = rows[i];
+        const std::string cfg = row.value("config", "");
+        const bool ok = row.value("correct", false);
+        const int mi = index_of(cfg);
+        body += "<div>" + trace_section("<svg width=\"14\" height=\"14\">" +
+                                            marker_svg(mi, 7, 7, 5) + "</svg> " + html_escape(cfg) +
+                                            (ok ? ": <span class=\"ok\">right</span>"
+                                                : ": <span class=\"bad\">wrong</span>"),
+                                        row["steps"]) +
+                "</div>\n";
+      }
+      body += "</div>\n";
+    }
   }
   return page(title, body);
+}
+
+std::string report_title(const nlohmann::json& run, const std::string& fallback) {
+  if (!run.is_object() || !field(run, "model").is_string()) return "softslm evaluation: " + fallback;
+  std::string t = "softslm evaluation: " + run["model"].get<std::string>();
+  if (field(run, "data").is_string() && !run["data"].get<std::string>().empty()) {
+    t += " on " + run["data"].get<std::string>();
+  } else if (field(run, "tasks").is_array()) {
+    std::string ts;
+    for (const auto& x : run["tasks"])
+      if (x.is_string()) ts += (ts.empty() ? "" : ", ") + x.get<std::string>();
+    t += " on " + ts;
+    if (field(run, "split").is_string() && field(run, "n").is_number_integer())
+      t += " (" + run["split"].get<std::string>() + " split, " +
+           std::to_string(run["n"].get<long>()) + " each)";
+  }
+  return t;
 }
 
 std::string trace_html(const std::string& trace_jsonl, const std::string& title) {

@@ -8,10 +8,15 @@
 namespace softslm {
 
 // summary: eval_summary_json(); traces_jsonl: eval_traces_jsonl() rows. Sections: results
-// per task x configuration, accuracy-vs-tokens scatter, example generations (entropy over
-// steps with phases and switch points, and the concept tokens of each soft step).
+// per task x configuration, accuracy vs thinking tokens (a marker per configuration), accuracy
+// per difficulty class, example generations grouped by example (those where configurations
+// disagree first): entropy over steps with each emitted token, phases and switch points, and
+// the thinking steps' concept tokens as a step x top-K heatmap.
 std::string report_html(const nlohmann::json& summary, const std::string& traces_jsonl,
                         const std::string& title);
+// The report's title from an eval directory's run.json (model, data or tasks with split and
+// n: what eval --out writes); "softslm evaluation: <fallback>" when run is not such an object.
+std::string report_title(const nlohmann::json& run, const std::string& fallback);
 // One generation's trace (generate --trace JSONL; several sequences allowed).
 std::string trace_html(const std::string& trace_jsonl, const std::string& title);
 
