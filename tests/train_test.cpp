@@ -606,6 +606,38 @@ TEST(TrainLoop, JsonlCompletionOnlyWithValFileAndReusedTokenizer) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(TrainLoop, InitFromStartsFromAModelsWeightsAndTokenizer) {
+  std::string dir = make_temp_dir();
+  write_file_atomic(dir + "/c.txt", repeat("the cat sat on the mat. ", 300));
+  TrainConfig a = tiny_config(dir + "/c.txt", dir + "/a");
+  a.steps = 30;
+  TrainOptions opt;
+  opt.quiet = true;
+  TrainResult ra = train_run(a, opt);
+  // b starts where a ended: its first validation loss is a's last (same held-out windows)
+  TrainConfig b = tiny_config(dir + "/c.txt", dir + "/b");
+  b.init_from = dir + "/a";
+  b.seed = 99;  // the weights come from a, not from the seed
+  b.steps = 3;
+  TrainResult rb = train_run(b, opt);
+  EXPECT_EQ(rb.val_losses.front().second, ra.val_losses.back().second);
+  EXPECT_EQ(read_file(dir + "/b/tokenizer.json"), read_file(dir + "/a/tokenizer.json"));
+  // a shape that differs, a directory that is no model, and a tokenizer given as well
+  TrainConfig bad = b;
+  bad.out_dir = dir + "/bad";
+  bad.model.n_layer += 1;
+  EXPECT_ERROR_HAS(train_run(bad, opt), "init_from", "model.n_layer");
+  bad = b;
+  bad.out_dir = dir + "/bad";
+  bad.init_from = dir;
+  EXPECT_ERROR_HAS(train_config_validate(bad), "init_from", "not a model directory");
+  bad = b;
+  bad.tokenizer_names = 1;
+  EXPECT_ERROR_HAS(train_config_validate(bad), "init_from", "tokenizer.names");
+  EXPECT_FALSE(file_exists(dir + "/bad"));
+  std::filesystem::remove_all(dir);
+}
+
 TEST(TrainLoop, ResumeIsBitIdenticalToAnUninterruptedRun) {
   std::string dir = make_temp_dir();
   write_file_atomic(dir + "/d.txt", repeat(kStory, 12));

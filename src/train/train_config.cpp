@@ -26,6 +26,7 @@ const ConfigSchema& schema() {
       KEY("model.n_layer", Int, model.n_layer, true),
       KEY("model.n_head", Int, model.n_head, true),
       KEY("model.layer_norm_epsilon", Float, model.layer_norm_epsilon, true),
+      KEY("init_from", String, init_from, true),
       KEY("tokenizer.path", String, tokenizer_path, true),
       KEY("tokenizer.merge_digits", Bool, tokenizer_merge_digits, true),
       KEY("tokenizer.names", Int, tokenizer_names, true),
@@ -170,6 +171,13 @@ void train_config_validate(const TrainConfig& c) {
           "config key 'data.val_fraction' must be in (0, 1) when 'data.val' is empty (got ",
           c.val_fraction, ")");
   if (!c.tokenizer_path.empty()) check_file("tokenizer.path", c.tokenizer_path, true);
+  if (!c.init_from.empty()) {
+    check(c.tokenizer_path.empty() && c.tokenizer_names == 0, "config key 'init_from' brings "
+          "its model's tokenizer: leave 'tokenizer.path' and 'tokenizer.names' unset");
+    for (const char* f : {"config.json", "model.safetensors", "tokenizer.json"})
+      check(std::filesystem::is_regular_file(c.init_from + "/" + f), "config key 'init_from': '",
+            c.init_from, "' is not a model directory (no ", f, ")");
+  }
   const SoftTrainingConfig& s = c.soft;
   check(s.p_max >= 0 && s.p_max <= 1, "config key 'soft_training.p_max' must be in [0, 1] (got ",
         s.p_max, ")");

@@ -70,6 +70,10 @@ struct SoftTrainingConfig {
 
 struct TrainConfig {
   ModelConfig model;  // vocab_size, n_ctx, n_embd, n_layer, n_head, layer_norm_epsilon
+  // A model directory (config.json, model.safetensors, tokenizer.json) whose weights and
+  // tokenizer a fresh run starts from instead of random weights and a new tokenizer (e.g. a
+  // recipe's curriculum from the chain-of-thought model); its shape must equal `model`'s.
+  std::string init_from;
 
   std::string tokenizer_path;  // "" = train a new BPE on the training data
   bool tokenizer_merge_digits = true;  // false: a trained BPE keeps one token per digit

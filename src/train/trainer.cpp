@@ -90,11 +90,10 @@ std::string metrics_keep_until(const std::string& path, int64_t last_step) {
   return out;
 }
 
-void check_resume_compatible(const TrainConfig& cfg, const ModelConfig& ck,
-                             const std::string& dir) {
+// `what`: "cannot resume from DIR" or "cannot start from DIR (init_from)".
+void check_shape_matches(const TrainConfig& cfg, const ModelConfig& ck, const std::string& what) {
   auto same = [&](const char* key, long a, long b) {
-    check(a == b, "cannot resume from ", dir, ": config key '", key, "' is ", a,
-          " but the checkpoint has ", b);
+    check(a == b, what, ": config key '", key, "' is ", a, " but the checkpoint has ", b);
   };
   same("model.vocab_size", cfg.model.vocab_size, ck.vocab_size);
   same("model.n_ctx", cfg.model.n_ctx, ck.n_ctx);
@@ -255,7 +254,7 @@ TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt) {
   if (opt.resume) {
     check(file_exists(state_path), "cannot resume: ", state_path, " not found");
     ModelConfig ck = config_load_json(dir + "/config.json");
-    check_resume_compatible(cfg, ck, dir);
+    check_shape_matches(cfg, ck, "cannot resume from " + dir);
     m = model_create(ck);
     tok = tokenizer_load(dir + "/tokenizer.json");
     st = train_state_load(state_path);
@@ -275,6 +274,16 @@ TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt) {
     adam.v = std::move(st.v);
     adam.t = st.adam_t;
     res.start_step = st.step;
+  } else if (!cfg.init_from.empty()) {  // the weights and tokenizer of a trained model
+    const std::string& from = cfg.init_from;
+    check_shape_matches(cfg, config_load_json(from + "/config.json"),
+                        "cannot start from " + from + " (init_from)");
+    tok = tokenizer_load(from + "/tokenizer.json");
+    check(tokenizer_special_id(tok, kEndOfText) >= 0, from, "/tokenizer.json has no ",
+          kEndOfText, " token");
+    m = model_load(from);
+    adam = adamw_create(m.num_params);
+    progress.message("starting from the weights and tokenizer of " + from);
   } else {
     tok = make_tokenizer(cfg);
     ModelConfig mc = cfg.model;
