@@ -482,6 +482,15 @@ TEST(BadInput, EveryCaseIsOneLineNamingTheProblemWithExitCodeAndNothingLeft) {
     write_file_atomic(e4 + "/run.json", "{\"model\": ");
     add("report with a damaged run.json", "report --eval " + e4 + " -o " + out + ".html",
         {"eval_run/run.json", "not valid JSON"}, 1, out + ".html");
+    add("report with nothing to write", "report --eval " + e4, {"nothing to write"}, 1, "");
+    const std::string e5 = dir + "/eval_ok";
+    fs::create_directories(e5);
+    write_file_atomic(e5 + "/summary.json", "[]");
+    write_file_atomic(e5 + "/traces.jsonl", "");
+    write_file_atomic(dir + "/plain.md", "# no markers\n");
+    add("report --readme without the results markers",
+        "report --eval " + e5 + " --readme " + dir + "/plain.md -o " + out + ".html",
+        {"plain.md", "results:begin"}, 1, out + ".html");
     write_file_atomic(e1 + "/summary.json",
                       "[{\"config\": \"greedy\", \"tasks\": {\"add\": {\"n_examples\": \"3\"}}}]");
     write_file_atomic(e1 + "/traces.jsonl", "");

@@ -3,6 +3,7 @@
 
 #include <vector>
 
+#include "base/error.h"
 #include "base/jsonl.h"
 #include "report/report.h"
 
@@ -166,6 +167,55 @@ TEST(Report, TitleNamesTheRun) {
   run["data"] = "sets/ood.jsonl";
   EXPECT_EQ(report_title(run, "/tmp/x"), "softslm evaluation: models/default on sets/ood.jsonl");
   EXPECT_EQ(report_title(nullptr, "results/test"), "softslm evaluation: results/test");
+}
+
+TEST(Report, SeveralEvalDirsMergeIntoOneReportAndMarkdownTables) {
+  EvalDir cot, ood;
+  cot.path = "results/cot";
+  cot.run = {{"model", "models/cot"}, {"data", ""}};
+  ood.path = "results/cot-ood";
+  ood.run = {{"model", "models/cot/"}, {"data", "data/tasks/add-ood.jsonl"}};
+  nlohmann::json all = task_metrics(0.5, 40);
+  for (EvalDir* d : {&cot, &ood}) {
+    nlohmann::json m = task_metrics(d == &cot ? 0.975 : 0.0, 47.25);
+    m["samples"] = d == &cot ? 4 : 1;
+    d->summary = nlohmann::json::array({{{"config", "greedy"}, {"seconds", 4.0},
+                                         {"tasks", {{"add", m}, {"all", all}}}}});
+    d->traces = nlohmann::json({{"config", "greedy"}, {"id", d->path}, {"task", "add"},
+                                {"prompt", "1+3="}, {"answer", "4"}, {"correct", true},
+                                {"steps", nlohmann::json::array()}}).dump() + "\n";
+  }
+  EXPECT_EQ(eval_dir_label(cot), "cot");
+  EXPECT_EQ(eval_dir_label(ood), "cot / add-ood");
+  nlohmann::json summary;
+  std::string traces;
+  eval_dirs_merge({cot, ood}, &summary, &traces);
+  ASSERT_EQ(summary.size(), 2u);
+  EXPECT_EQ(summary[1]["config"], "cot / add-ood: greedy");
+  EXPECT_NE(traces.find("\"config\":\"cot: greedy\""), std::string::npos);
+  std::string why;
+  EXPECT_TRUE(well_formed(report_html(summary, traces, "t"), &why)) << why;
+  eval_dirs_merge({cot}, &summary, &traces);  // one directory: names unchanged
+  EXPECT_EQ(summary[0]["config"], "greedy");
+  const std::string md = report_markdown({cot, ood});
+  EXPECT_NE(md.find("**add**"), std::string::npos) << md;
+  EXPECT_NE(md.find("| cot | greedy | 4 | 97.5 % | 97.5 % (k=4) | 47.2 | 50.2 | 1.0 |"),
+            std::string::npos) << md;
+  EXPECT_NE(md.find("| cot / add-ood | greedy | 4 | 0.0 % |  | 47.2 |"), std::string::npos) << md;
+  // splicing into a README: only the block between the markers changes
+  const std::string readme = "# x\n<!-- results:begin -->\nold\nlines\n<!-- results:end -->\ntail\n";
+  EXPECT_EQ(report_splice(readme, "new\n", "README.md"),
+            "# x\n<!-- results:begin -->\nnew\n<!-- results:end -->\ntail\n");
+  EXPECT_EQ(report_splice(report_splice(readme, "a", "R"), "b\n", "R"),
+            "# x\n<!-- results:begin -->\nb\n<!-- results:end -->\ntail\n");
+  try {
+    report_splice("# no markers\n", "x", "README.md");
+    FAIL() << "expected an Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("README.md"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("results:begin"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(report_splice("<!-- results:end -->\n<!-- results:begin -->\n", "x", "R"), Error);
 }
 
 TEST(Report, TraceViewer) {

@@ -7,44 +7,45 @@
 namespace softslm {
 
 void register_report(CLI::App& app) {
-  auto eval_dir = std::make_shared<std::string>(), out = std::make_shared<std::string>(),
-       title = std::make_shared<std::string>();
-  CLI::App* r = app.add_subcommand("report", "HTML report of an eval output directory");
-  r->add_option("--eval", *eval_dir, "Directory written by softslm eval --out")->required();
-  r->add_option("-o,--out", *out, "Output HTML file")->required();
-  r->add_option("--title", *title,
-                "Title (default: the model and the sets evaluated, from the directory's run.json)");
-  r->callback([eval_dir, out, title] {
+  struct ReportArgs {
+    std::vector<std::string> evals;
+    std::string out, title, markdown, readme;
+  };
+  auto a = std::make_shared<ReportArgs>();
+  CLI::App* r = app.add_subcommand(
+      "report", "HTML report of eval output directories (several: one report, configurations "
+                "named after their model and set), and their Markdown tables");
+  r->add_option("--eval", a->evals, "Directory written by softslm eval --out (repeatable)")
+      ->required();
+  r->add_option("-o,--out", a->out, "Output HTML file");
+  r->add_option("--title", a->title,
+                "Title (default: the model and the sets evaluated, from each directory's run.json)");
+  r->add_option("--markdown", a->markdown, "Also write the results as Markdown tables here");
+  r->add_option("--readme", a->readme,
+                "Replace the lines between <!-- results:begin --> and <!-- results:end --> in "
+                "this file with the Markdown tables");
+  r->callback([a] {
+    check(!a->out.empty() || !a->markdown.empty() || !a->readme.empty(),
+          "nothing to write: give -o/--out, --markdown or --readme");
+    std::vector<EvalDir> dirs;
+    for (const auto& e : a->evals) dirs.push_back(eval_dir_read(e));
     nlohmann::json summary;
-    std::string path = *eval_dir + "/summary.json";
-    try {
-      summary = nlohmann::json::parse(read_file(path));
-    } catch (const nlohmann::json::exception&) {
-      fail(path, ": not valid JSON");
+    std::string traces, html;
+    eval_dirs_merge(dirs, &summary, &traces);
+    std::string t = a->title;
+    if (t.empty() && dirs.size() == 1) t = report_title(dirs[0].run, dirs[0].path);
+    if (t.empty()) {
+      t = "softslm evaluation:";
+      for (size_t i = 0; i < dirs.size(); i++) t += (i ? ", " : " ") + eval_dir_label(dirs[i]);
     }
-    std::string html;
-    try {
-      std::string t = *title;
-      if (t.empty()) {
-        nlohmann::json run;  // optional: older eval directories have no run.json
-        const std::string run_path = *eval_dir + "/run.json";
-        if (file_exists(run_path)) {
-          try {
-            run = nlohmann::json::parse(read_file(run_path));
-          } catch (const nlohmann::json::exception&) {
-            fail(run_path, ": not valid JSON");
-          }
-        }
-        t = report_title(run, *eval_dir);
-      }
-      html = report_html(summary, read_file(*eval_dir + "/traces.jsonl"), t);
-    } catch (const Error& e) {  // "summary.json: ..." / "traces.jsonl:3: ...": name the dir
-      std::string what = e.what();
-      if (what.rfind("summary.json", 0) == 0 || what.rfind("traces.jsonl", 0) == 0)
-        fail(*eval_dir, "/", what);
-      throw;
-    }
-    write_file_atomic(*out, html);
+    if (!a->out.empty()) html = report_html(summary, traces, t);
+    const std::string table = report_markdown(dirs);
+    std::string readme;
+    if (!a->readme.empty()) readme = report_splice(read_file(a->readme), table, a->readme);
+    // every output is built before the first is written
+    if (!a->out.empty()) write_file_atomic(a->out, html);
+    if (!a->markdown.empty()) write_file_atomic(a->markdown, table);
+    if (!a->readme.empty()) write_file_atomic(a->readme, readme);
   });
   auto trace = std::make_shared<std::string>(), vout = std::make_shared<std::string>();
   CLI::App* v = app.add_subcommand("viz", "HTML chart of one generation's trace (generate --trace)");

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "base/error.h"
+#include "base/io.h"
 #include "base/jsonl.h"
 #include "base/natural_order.h"
 
@@ -491,14 +492,19 @@ std::string report_html(const nlohmann::json& summary, const std::string& traces
   // rows are example-major (eval_traces_jsonl); group them by task, then example
   std::vector<std::string> row_tasks;
   std::map<std::string, std::vector<std::vector<size_t>>> groups;  // task -> examples -> rows
+  std::map<std::string, std::pair<std::string, size_t>> slot;  // id + prompt -> its example
   for (size_t i = 0; i < rows.size(); i++) {
     const std::string task = rows[i].value("task", "");
     if (!groups.count(task)) row_tasks.push_back(task);
     auto& g = groups[task];
-    const bool same = !g.empty() && rows[g.back().front()].value("id", "") == rows[i].value("id", "") &&
-                      rows[g.back().front()].value("prompt", "") == rows[i].value("prompt", "");
-    if (same) g.back().push_back(i);
-    else g.push_back({i});
+    const std::string key = task + "\n" + rows[i].value("id", "") + "\n" + rows[i].value("prompt", "");
+    auto it = slot.find(key);
+    if (it != slot.end()) {
+      groups[it->second.first][it->second.second].push_back(i);
+    } else {
+      slot[key] = {task, g.size()};
+      g.push_back({i});
+    }
   }
   for (const auto& task : row_tasks) {
     if (!task.empty()) body += "<h3>task: " + html_escape(task) + "</h3>\n";
@@ -528,6 +534,115 @@ std::string report_html(const nlohmann::json& summary, const std::string& traces
     }
   }
   return page(title, body);
+}
+
+EvalDir eval_dir_read(const std::string& dir) {
+  EvalDir d;
+  d.path = dir;
+  auto parse = [&](const std::string& path) {
+    try {
+      return nlohmann::json::parse(read_file(path));
+    } catch (const nlohmann::json::exception&) {
+      fail(path, ": not valid JSON");
+    }
+  };
+  check(file_exists(dir + "/summary.json"), dir,
+        "/summary.json: not found (not an eval --out directory?)");
+  d.summary = parse(dir + "/summary.json");
+  d.traces = read_file(dir + "/traces.jsonl");
+  if (file_exists(dir + "/run.json")) d.run = parse(dir + "/run.json");
+  try {
+    std::vector<int> lines;
+    check_report_inputs(d.summary, jsonl_parse(d.traces, "traces.jsonl", &lines), lines);
+  } catch (const Error& e) {  // "summary.json: ..." / "traces.jsonl:3: ...": name the dir
+    fail(dir, "/", e.what());
+  }
+  return d;
+}
+
+std::string eval_dir_label(const EvalDir& d) {
+  auto last = [](std::string p) {
+    while (p.size() > 1 && p.back() == '/') p.pop_back();
+    const size_t at = p.find_last_of('/');
+    return at == std::string::npos ? p : p.substr(at + 1);
+  };
+  if (!d.run.is_object() || !field(d.run, "model").is_string()) return last(d.path);
+  std::string label = last(d.run["model"].get<std::string>());
+  if (field(d.run, "data").is_string() && !d.run["data"].get<std::string>().empty()) {
+    std::string set = last(d.run["data"].get<std::string>());
+    if (set.size() > 6 && set.compare(set.size() - 6, 6, ".jsonl") == 0) set.resize(set.size() - 6);
+    label += " / " + set;
+  }
+  return label;
+}
+
+void eval_dirs_merge(const std::vector<EvalDir>& dirs, nlohmann::json* summary,
+                     std::string* traces) {
+  *summary = nlohmann::json::array();
+  traces->clear();
+  for (const EvalDir& d : dirs) {
+    const std::string prefix = dirs.size() > 1 ? eval_dir_label(d) + ": " : "";
+    check(d.summary.is_array(), d.path, "/summary.json: expected the array written by softslm eval");
+    for (nlohmann::json run : d.summary) {
+      if (run.is_object() && field(run, "config").is_string())
+        run["config"] = prefix + run["config"].get<std::string>();
+      summary->push_back(run);
+    }
+    std::vector<int> lines;
+    for (nlohmann::json row : jsonl_parse(d.traces, d.path + "/traces.jsonl", &lines)) {
+      if (row.is_object() && field(row, "config").is_string())
+        row["config"] = prefix + row["config"].get<std::string>();
+      *traces += row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    }
+  }
+}
+
+std::string report_markdown(const std::vector<EvalDir>& dirs) {
+  std::vector<std::string> tasks;
+  for (const EvalDir& d : dirs)
+    for (const auto& run : d.summary)
+      for (const auto& [task, m] : field(run, "tasks").items())
+        if (task != "all" && std::find(tasks.begin(), tasks.end(), task) == tasks.end())
+          tasks.push_back(task);
+  std::sort(tasks.begin(), tasks.end());
+  std::string s;
+  for (const auto& task : tasks) {
+    s += (s.empty() ? "" : "\n") + std::string("**") + task + "**\n\n"
+         "| model / set | decoding | n | pass@1 | pass@k | thinking tokens | generated tokens | "
+         "answers/s |\n|---|---|---|---|---|---|---|---|\n";
+    for (const EvalDir& d : dirs)
+      for (const auto& run : d.summary) {
+        const auto& m = field(field(run, "tasks"), task.c_str());
+        if (!m.is_object()) continue;
+        const auto& all = field(run["tasks"], "all");
+        const double secs = field(run, "seconds").is_number() ? run["seconds"].get<double>() : 0;
+        const std::string aps =
+            all.is_object() && secs > 0
+                ? fmt("%.1f", all["n_examples"].get<double>() * all["samples"].get<double>() / secs)
+                : "";
+        const int k = m["samples"].get<int>();
+        s += "| " + eval_dir_label(d) + " | " + run["config"].get<std::string>() + " | " +
+             std::to_string(m["n_examples"].get<int>()) + " | " +
+             fmt("%.1f %%", 100 * m["pass1"].get<double>()) + " | " +
+             (k > 1 ? fmt("%.1f %%", 100 * m["passk"].get<double>()) + " (k=" + std::to_string(k) + ")" : "") +
+             " | " + fmt("%.1f", m["mean_thinking_tokens"].get<double>()) + " | " +
+             fmt("%.1f", m["mean_tokens"].get<double>()) + " | " + aps + " |\n";
+      }
+  }
+  return s;
+}
+
+std::string report_splice(const std::string& text, const std::string& block,
+                          const std::string& where) {
+  const std::string begin = "<!-- results:begin -->", end = "<!-- results:end -->";
+  const size_t b = text.find(begin), e = text.find(end);
+  check(b != std::string::npos && e != std::string::npos && b < e, where, ": no \"", begin,
+        "\" ... \"", end, "\" block to replace");
+  const size_t from = text.find('\n', b);
+  check(from != std::string::npos && from < e, where, ": \"", begin, "\" must end its line");
+  std::string out = text.substr(0, from + 1) + block;
+  if (!block.empty() && block.back() != '\n') out += '\n';
+  return out + text.substr(text.rfind('\n', e) + 1);
 }
 
 std::string report_title(const nlohmann::json& run, const std::string& fallback) {

@@ -17,6 +17,30 @@ std::string report_html(const nlohmann::json& summary, const std::string& traces
 // The report's title from an eval directory's run.json (model, data or tasks with split and
 // n: what eval --out writes); "softslm evaluation: <fallback>" when run is not such an object.
 std::string report_title(const nlohmann::json& run, const std::string& fallback);
+// An eval --out directory, read: its name (the path given), run.json (null when absent),
+// summary.json and traces.jsonl.
+struct EvalDir {
+  std::string path;
+  nlohmann::json run, summary;
+  std::string traces;
+};
+// Reads DIR/summary.json, DIR/traces.jsonl and DIR/run.json (optional) and checks the fields
+// the report reads; errors name the file ("DIR/summary.json: run 2: ...").
+EvalDir eval_dir_read(const std::string& dir);
+// A short label for a directory: "MODEL" (the model directory's last component), with
+// " / SET" (the data file's name without .jsonl) when it evaluated a file.
+std::string eval_dir_label(const EvalDir& d);
+// Several directories as one: configuration names become "LABEL: config" (unchanged for a
+// single directory), in summary and traces alike.
+void eval_dirs_merge(const std::vector<EvalDir>& dirs, nlohmann::json* summary,
+                     std::string* traces);
+// Markdown tables, one per task: a row per (directory, configuration) with pass@1, pass@k,
+// mean thinking and generated tokens and answers per second.
+std::string report_markdown(const std::vector<EvalDir>& dirs);
+// text with the lines between "<!-- results:begin -->" and "<!-- results:end -->" replaced by
+// block; throws Error naming `where` when the markers are missing or out of order.
+std::string report_splice(const std::string& text, const std::string& block,
+                          const std::string& where);
 // One generation's trace (generate --trace JSONL; several sequences allowed).
 std::string trace_html(const std::string& trace_jsonl, const std::string& title);
 
