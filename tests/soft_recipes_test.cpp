@@ -519,10 +519,21 @@ TEST(SoftRecipes, ATrainedModelRecordsItsDecoding) {
       EXPECT_EQ(s.latent_input, LatentKind::kConcept);
       EXPECT_EQ(s.sampler.max_topk, c.soft.max_topk);
       EXPECT_EQ(decode_configs_resolve({"model"}, "", c.out_dir)[0].soft.latent_steps, 1);
+      // the model's decoding with either noise, and as a base in a configs file
+      auto noisy = decode_configs_resolve({"model-gumbel", "model-dirichlet"}, "", c.out_dir);
+      EXPECT_TRUE(noisy[0].soft.sampler.gumbel && !noisy[0].soft.sampler.dirichlet);
+      EXPECT_TRUE(noisy[1].soft.sampler.dirichlet && !noisy[1].soft.sampler.gumbel);
+      EXPECT_EQ(noisy[1].soft.latent_steps, 1);
+      write_file_atomic(dir + "/cfg.yaml", "wide: {base: model, max_topk: 3}\n");
+      auto wide = decode_configs_resolve({"wide"}, dir + "/cfg.yaml", c.out_dir);
+      EXPECT_EQ(wide[0].soft.mode, ThinkMode::kLatent);
+      EXPECT_EQ(wide[0].soft.sampler.max_topk, 3);
     } else {
       EXPECT_EQ(s.mode, ThinkMode::kOff);  // internalize: plain decoding of a shorter chain
     }
   }
   EXPECT_THROW(decode_configs_resolve({"model"}, "", dir + "/run0"), Error);  // none: no file
+  EXPECT_THROW(decode_configs_resolve({"model-gumbel"}, "", dir + "/run0"), Error);
+  EXPECT_EQ(decode_configs_resolve({"greedy"}, "", dir + "/run0").size(), 1u);  // others fine
   std::filesystem::remove_all(dir);
 }

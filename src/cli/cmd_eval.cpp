@@ -125,7 +125,8 @@ void register_eval(CLI::App& app) {
   c->add_option("--decode", a->decode,
                 "Decoding configurations (comma list): greedy, sampled, soft, soft-gumbel, "
                 "soft-dirichlet, soft-moi, entropy-gate, model (the decoding the model was "
-                "trained for: its soft_thinking.yaml), or names from --configs")
+                "trained for: its soft_thinking.yaml), model-gumbel, model-dirichlet (the same "
+                "with noise), or names from --configs")
       ->capture_default_str();
   c->add_option("--configs", a->configs_file,
                 "YAML of named configurations: name: {base: NAME, <soft-thinking keys>}");

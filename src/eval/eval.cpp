@@ -40,13 +40,24 @@ std::vector<DecodeConfig> decode_configs_resolve(const std::vector<std::string>&
                                                  const std::string& yaml_file,
                                                  const std::string& model_dir) {
   std::vector<DecodeConfig> known = decode_configs_builtin();
-  if (std::find(names.begin(), names.end(), "model") != names.end()) {
-    const std::string path = model_dir + "/" + kSoftThinkingFile;
-    check(!model_dir.empty() && file_exists(path), "--decode model: ",
-          model_dir.empty() ? std::string("no model directory") : path + " not found",
+  const std::string path = model_dir + "/" + kSoftThinkingFile;
+  const bool has_decoding = !model_dir.empty() && file_exists(path);
+  for (const std::string m : {"model", "model-gumbel", "model-dirichlet"})
+    check(has_decoding || std::find(names.begin(), names.end(), m) == names.end(), "--decode ",
+          m, ": ", model_dir.empty() ? std::string("no model directory") : path + " not found",
           " (a model trained with a soft_training recipe records its decoding there)");
+  if (has_decoding) {  // the model's own decoding, plain and with either noise (base: model too)
     DecodeConfig c{"model", {}};
     soft_config_load(c.soft, path);
+    known.push_back(c);
+    c.name = "model-gumbel";
+    c.soft.sampler.gumbel = true;
+    c.soft.sampler.gumbel_tau = 0.5f;
+    known.push_back(c);
+    c.name = "model-dirichlet";
+    c.soft.sampler.gumbel = false;
+    c.soft.sampler.dirichlet = true;
+    c.soft.sampler.dirichlet_alpha = 1.0f;
     known.push_back(c);
   }
   if (!yaml_file.empty()) {

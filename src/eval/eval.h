@@ -33,7 +33,9 @@ std::vector<DecodeConfig> decode_configs_builtin();
 // Resolves names against a YAML file of named configurations (name: {soft-thinking keys},
 // optional "base: NAME"), falling back to the built-ins; throws Error on an unknown name.
 // "model" is the decoding the model in model_dir was trained for (its soft_thinking.yaml,
-// kSoftThinkingFile); an error when the directory has none.
+// kSoftThinkingFile), "model-gumbel" / "model-dirichlet" the same with Gumbel (tau_g 0.5) or
+// Dirichlet (alpha 1) noise; an error when the directory has none. A configs file may take
+// any of them as its base.
 std::vector<DecodeConfig> decode_configs_resolve(const std::vector<std::string>& names,
                                                  const std::string& yaml_file,
                                                  const std::string& model_dir = "");
