@@ -494,12 +494,49 @@ TEST(SoftRecipes, HiddenLatentDecodingFeedsTheTrainingsHiddenStates) {
 TEST(SoftRecipes, ConceptLatentDecodingFeedsTheTrainingsConcepts) {
   expect_latent_inference_matches_training(LatentKind::kConcept);
 }
+TEST(SoftRecipes, TokenLatentDecodingFeedsEachStepsEmittedToken) {
+  // the discrete counterpart: the same n thinking steps, each fed its shown token, which is
+  // then exactly plain greedy decoding of that token sequence
+  const Tokenizer& tok = char_tok();
+  Model m = recipe_model(tokenizer_vocab_size(tok));
+  const int tc = id(kThinkClose), n = 3;
+  GenerateParams p;
+  p.soft.mode = ThinkMode::kLatent;
+  p.soft.latent_steps = n;
+  p.soft.latent_input = LatentKind::kToken;
+  p.soft.sampler.after.temperature = 0;
+  p.think_open_id = id(kThinkOpen);
+  p.think_close_id = tc;
+  p.eos_id = id(kEndOfText);
+  p.max_new_tokens = n + 2;
+  std::vector<StepRecord> recs;
+  const std::vector<int> prompt = ids("7+8=");
+  auto res = generate(m, {prompt}, p, [&](const StepRecord& r, const float*) { recs.push_back(r); });
+  ASSERT_EQ(res[0].tokens.size(), (size_t)n + 2);
+  EXPECT_EQ(res[0].thinking_steps, n);
+  EXPECT_EQ(res[0].tokens[n], tc);
+  for (int k = 0; k < n; k++) {
+    EXPECT_FALSE(recs[k].soft) << k;  // a token was fed
+    EXPECT_EQ(recs[k].ids, std::vector<int>{res[0].tokens[k]}) << k;
+  }
+  // the answer equals greedy decoding after the prompt, <think>, the same n tokens, </think>
+  std::vector<int> forced = prompt;
+  forced.push_back(id(kThinkOpen));
+  forced.insert(forced.end(), res[0].tokens.begin(), res[0].tokens.begin() + n + 1);
+  GenerateParams g;
+  g.soft.mode = ThinkMode::kOff;
+  g.sampler.temperature = 0;
+  g.eos_id = p.eos_id;
+  g.max_new_tokens = 1;
+  EXPECT_EQ(generate(m, {forced}, g)[0].tokens[0], res[0].tokens[n + 1]);
+}
 
 TEST(SoftRecipes, ATrainedModelRecordsItsDecoding) {
   const std::string dir = make_temp_dir();
   TrainOptions opt;
   opt.quiet = true;
-  for (SoftRecipe r : {SoftRecipe::kLatent, SoftRecipe::kInternalize, SoftRecipe::kNone}) {
+  for (SoftRecipe r : {SoftRecipe::kLatent, SoftRecipe::kInternalize, SoftRecipe::kSelfFeed,
+                       SoftRecipe::kNone}) {
     TrainConfig c = recipe_run_config(dir, r);
     c.steps = 8;
     c.soft.latent_input = LatentKind::kConcept;
@@ -524,10 +561,17 @@ TEST(SoftRecipes, ATrainedModelRecordsItsDecoding) {
       EXPECT_TRUE(noisy[0].soft.sampler.gumbel && !noisy[0].soft.sampler.dirichlet);
       EXPECT_TRUE(noisy[1].soft.sampler.dirichlet && !noisy[1].soft.sampler.gumbel);
       EXPECT_EQ(noisy[1].soft.latent_steps, 1);
+      auto discrete = decode_configs_resolve({"model-discrete"}, "", c.out_dir)[0].soft;
+      EXPECT_EQ(discrete.mode, ThinkMode::kLatent);  // the same budget, tokens fed
+      EXPECT_EQ(discrete.latent_input, LatentKind::kToken);
+      EXPECT_EQ(discrete.latent_steps, 1);
       write_file_atomic(dir + "/cfg.yaml", "wide: {base: model, max_topk: 3}\n");
       auto wide = decode_configs_resolve({"wide"}, dir + "/cfg.yaml", c.out_dir);
       EXPECT_EQ(wide[0].soft.mode, ThinkMode::kLatent);
       EXPECT_EQ(wide[0].soft.sampler.max_topk, 3);
+    } else if (r == SoftRecipe::kSelfFeed) {
+      EXPECT_EQ(decode_configs_resolve({"model-discrete"}, "", c.out_dir)[0].soft.mode,
+                ThinkMode::kOff);  // its soft thinking, decoded plainly
     } else {
       EXPECT_EQ(s.mode, ThinkMode::kOff);  // internalize: plain decoding of a shorter chain
     }

@@ -126,7 +126,8 @@ void register_eval(CLI::App& app) {
                 "Decoding configurations (comma list): greedy, sampled, soft, soft-gumbel, "
                 "soft-dirichlet, soft-moi, entropy-gate, model (the decoding the model was "
                 "trained for: its soft_thinking.yaml), model-gumbel, model-dirichlet (the same "
-                "with noise), or names from --configs")
+                "with noise), model-discrete (the same model decoded with tokens), or names "
+                "from --configs")
       ->capture_default_str();
   c->add_option("--configs", a->configs_file,
                 "YAML of named configurations: name: {base: NAME, <soft-thinking keys>}");

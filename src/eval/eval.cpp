@@ -42,7 +42,7 @@ std::vector<DecodeConfig> decode_configs_resolve(const std::vector<std::string>&
   std::vector<DecodeConfig> known = decode_configs_builtin();
   const std::string path = model_dir + "/" + kSoftThinkingFile;
   const bool has_decoding = !model_dir.empty() && file_exists(path);
-  for (const std::string m : {"model", "model-gumbel", "model-dirichlet"})
+  for (const std::string m : {"model", "model-gumbel", "model-dirichlet", "model-discrete"})
     check(has_decoding || std::find(names.begin(), names.end(), m) == names.end(), "--decode ",
           m, ": ", model_dir.empty() ? std::string("no model directory") : path + " not found",
           " (a model trained with a soft_training recipe records its decoding there)");
@@ -58,6 +58,15 @@ std::vector<DecodeConfig> decode_configs_resolve(const std::vector<std::string>&
     c.soft.sampler.gumbel = false;
     c.soft.sampler.dirichlet = true;
     c.soft.sampler.dirichlet_alpha = 1.0f;
+    known.push_back(c);
+    // the same model decoded discretely: a latent model's steps fed their emitted tokens (the
+    // same thinking budget), any other plainly with the answers' filters
+    c = known[known.size() - 3];
+    c.name = "model-discrete";
+    if (c.soft.mode == ThinkMode::kLatent)
+      c.soft.latent_input = LatentKind::kToken;
+    else
+      c.soft.mode = ThinkMode::kOff;
     known.push_back(c);
   }
   if (!yaml_file.empty()) {

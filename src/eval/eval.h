@@ -34,8 +34,9 @@ std::vector<DecodeConfig> decode_configs_builtin();
 // optional "base: NAME"), falling back to the built-ins; throws Error on an unknown name.
 // "model" is the decoding the model in model_dir was trained for (its soft_thinking.yaml,
 // kSoftThinkingFile), "model-gumbel" / "model-dirichlet" the same with Gumbel (tau_g 0.5) or
-// Dirichlet (alpha 1) noise; an error when the directory has none. A configs file may take
-// any of them as its base.
+// Dirichlet (alpha 1) noise, "model-discrete" the same model decoded discretely (a latent
+// model's steps fed their emitted tokens: the same thinking budget; any other in mode off);
+// an error when the directory has none. A configs file may take any of them as its base.
 std::vector<DecodeConfig> decode_configs_resolve(const std::vector<std::string>& names,
                                                  const std::string& yaml_file,
                                                  const std::string& model_dir = "");

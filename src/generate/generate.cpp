@@ -83,7 +83,7 @@ void step_sequence(const GenerateParams& P, SeqState& q, SeqResult& res, const f
         if (v != P.think_close_id && v != P.eos_id && (best < 0 || logits[v] > logits[best]))
           best = v;
       smp.token = best;
-      if (S.latent_input == LatentKind::kHidden) {  // its record: that token, one-hot
+      if (S.latent_input != LatentKind::kConcept) {  // its record: that token, one-hot
         smp.w.assign(1, 1.0f);
         smp.ids.assign(1, smp.token);
       }
@@ -142,7 +142,8 @@ void step_sequence(const GenerateParams& P, SeqState& q, SeqResult& res, const f
     res.think_end = rec.switch_reason;
   }
   if (soft || latent) res.thinking_steps++;
-  rec.soft = soft || latent;
+  const bool discrete_latent = latent && S.latent_input == LatentKind::kToken;
+  rec.soft = soft || (latent && !discrete_latent);
   rec.token = smp.token;
   rec.entropy = smp.entropy;
   rec.w = smp.w;
@@ -152,8 +153,10 @@ void step_sequence(const GenerateParams& P, SeqState& q, SeqResult& res, const f
   res.thinking.push_back(rec.thinking);
   if (latent && S.latent_input == LatentKind::kHidden)
     next = StepInput::of_vector(std::vector<float>(hidden, hidden + C));
+  else if (soft || (latent && !discrete_latent))
+    next = StepInput::of_concept(smp.w, smp.ids);
   else
-    next = soft || latent ? StepInput::of_concept(smp.w, smp.ids) : StepInput::of_token(smp.token);
+    next = StepInput::of_token(smp.token);
 
   if (smp.token == P.eos_id) {
     q.done = true;

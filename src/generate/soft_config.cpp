@@ -48,7 +48,7 @@ const ConfigSchema& schema() {
           KEY("entropy_gate.steps", Int, gate_steps),
           KEY("entropy_gate.max_thinking_steps", Int, max_thinking_steps),
           KEY("latent.steps", Int, latent_steps),
-          ENUM("latent.input", latent_input, "hidden", "concept"),
+          ENUM("latent.input", latent_input, "hidden", "concept", "token"),
       },
       {"thinking", "after_thinking", "dirichlet", "gumbel", "cold_stop", "after_cold_stop",
        "entropy_gate", "latent"}};

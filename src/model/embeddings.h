@@ -42,8 +42,10 @@ struct StepInput {
 
 // What a latent thinking step is fed (training: train/latent.h; inference: generate's latent
 // mode): the previous position's final hidden state (after the last LayerNorm: Coconut's
-// continuous thought), as a kVector input, or the concept token of its output distribution.
-enum class LatentKind { kHidden, kConcept };
+// continuous thought), as a kVector input, or the concept token of its output distribution;
+// kToken (inference only) feeds the step's emitted token instead: the discrete decoding of a
+// latent model at the same thinking budget.
+enum class LatentKind { kHidden, kConcept, kToken };
 
 // out[C] = the input vector of `in` (before the positional embedding).
 void step_input_embed(const TokenEmbedding& e, const StepInput& in, float* out);

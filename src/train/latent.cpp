@@ -30,6 +30,7 @@ void check_batch(const LatentGraph& lg, const LatentBatch& b) {
 StepInput latent_input(const Model& m, const TrainGraph& g, int row, LatentKind kind,
                        const SoftSamplerParams& p) {
   const int C = m.cfg.n_embd, V = m.cfg.vocab_size;
+  check(kind != LatentKind::kToken, "latent training feeds hidden states or concept tokens");
   if (kind == LatentKind::kHidden) {
     const float* h = g.a.lnf + (size_t)row * C;
     return StepInput::of_vector(std::vector<float>(h, h + C));
