@@ -10,7 +10,9 @@ PYTHON ?= /usr/bin/python3  # Debian's, where scripts/setup --with-torch install
 
 TASK_DATA = data/tasks
 
-.PHONY: all setup build run test bench bench-torch clean task-data default-model fuzz test-asan
+.PHONY: all setup build run test bench bench-torch clean task-data cot-model default-model results \
+	model-internalize model-self-feed model-latent-hidden model-latent-concept model-soft-targets \
+	fuzz test-asan
 
 all: build
 
@@ -64,20 +66,44 @@ bench-torch: build
 	$(PYTHON) bench/torch_reference.py --bench --json > $(BUILD)/bench-torch.json
 	$(PYTHON) bench/compare.py $(BUILD)/bench-softslm.json $(BUILD)/bench-torch.json
 
-# The shipped task model: data (seeded, splits never overlap), then training (~50 min, 2 cores).
+# The task models: data (seeded, splits never overlap; add and mul train sets with --repeats,
+# so every digit-count class keeps its share, the one-digit sums included), then training.
+#   make cot-model      the chain-of-thought baseline, models/cot (~60 min on 2 cores)
+#   make model-RECIPE   a soft-thinking recipe from models/cot, runs/RECIPE (internalize,
+#                       self-feed, latent-hidden, latent-concept; soft-targets on path)
+#   make default-model  DEFAULT_RUN (runs/cot unless given) -> models/default
+#   make results        the shipped models' evaluation -> docs/report.html, docs/results/,
+#                       the README's results table (scripts/results; ~10 min)
 task-data: build
-	$(SOFTSLM) data --task add --n 30000 --split train --seed 1 --out $(TASK_DATA)/add-train.jsonl
-	$(SOFTSLM) data --task mul --n 70000 --split train --seed 1 --out $(TASK_DATA)/mul-train.jsonl
+	$(SOFTSLM) data --task add --n 30000 --split train --seed 1 --repeats --out $(TASK_DATA)/add-train.jsonl
+	$(SOFTSLM) data --task mul --n 70000 --split train --seed 1 --repeats --out $(TASK_DATA)/mul-train.jsonl
 	$(SOFTSLM) data --task path --n 100000 --split train --seed 1 --out $(TASK_DATA)/path-train.jsonl
 	$(SOFTSLM) data --task add --n 500 --split val --seed 1 --out $(TASK_DATA)/add-val.jsonl
 	$(SOFTSLM) data --task mul --n 500 --split val --seed 1 --out $(TASK_DATA)/mul-val.jsonl
 	$(SOFTSLM) data --task path --n 500 --split val --seed 1 --out $(TASK_DATA)/path-val.jsonl
 
-default-model: task-data
+# copy_model RUN DEST: the Hugging Face directory, its decoding file and its record
+copy_model = mkdir -p $(2) && cp $(1)/config.json $(1)/model.safetensors $(1)/tokenizer.json \
+	$(1)/train_config.yaml $(1)/metrics.jsonl $(2)/ && \
+	if [ -f $(1)/soft_thinking.yaml ]; then cp $(1)/soft_thinking.yaml $(2)/; else rm -f $(2)/soft_thinking.yaml; fi
+
+cot-model: task-data
 	$(SOFTSLM) train --config configs/train-tasks.yaml
-	mkdir -p models/default
-	cp runs/tasks/config.json runs/tasks/model.safetensors runs/tasks/tokenizer.json \
-	   runs/tasks/train_config.yaml runs/tasks/metrics.jsonl models/default/
+	$(call copy_model,runs/cot,models/cot)
+
+model-internalize model-self-feed model-latent-hidden model-latent-concept: model-%: build
+	@test -f models/cot/model.safetensors || { echo "make $@: models/cot is needed (make cot-model)" >&2; exit 1; }
+	$(SOFTSLM) train --config configs/train-mix-$*.yaml
+
+model-soft-targets: build
+	$(SOFTSLM) train --config configs/train-soft-targets.yaml
+
+DEFAULT_RUN ?= runs/cot
+default-model:
+	$(call copy_model,$(DEFAULT_RUN),models/default)
+
+results: build
+	scripts/results
 
 clean:
 	rm -rf $(BUILD)
