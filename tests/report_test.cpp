@@ -216,6 +216,10 @@ TEST(Report, SeveralEvalDirsMergeIntoOneReportAndMarkdownTables) {
     EXPECT_NE(std::string(e.what()).find("results:begin"), std::string::npos) << e.what();
   }
   EXPECT_THROW(report_splice("<!-- results:end -->\n<!-- results:begin -->\n", "x", "R"), Error);
+  // a mention of the markers inside a sentence is not the block
+  EXPECT_EQ(report_splice("see `<!-- results:begin -->` and `<!-- results:end -->`.\n" + readme, "n\n", "R"),
+            "see `<!-- results:begin -->` and `<!-- results:end -->`.\n# x\n<!-- results:begin -->\nn\n"
+            "<!-- results:end -->\ntail\n");
 }
 
 TEST(Report, TraceViewer) {

@@ -634,15 +634,24 @@ std::string report_markdown(const std::vector<EvalDir>& dirs) {
 
 std::string report_splice(const std::string& text, const std::string& block,
                           const std::string& where) {
+  // the markers are lines of their own (a mention inside a sentence is left alone)
   const std::string begin = "<!-- results:begin -->", end = "<!-- results:end -->";
-  const size_t b = text.find(begin), e = text.find(end);
-  check(b != std::string::npos && e != std::string::npos && b < e, where, ": no \"", begin,
-        "\" ... \"", end, "\" block to replace");
-  const size_t from = text.find('\n', b);
-  check(from != std::string::npos && from < e, where, ": \"", begin, "\" must end its line");
-  std::string out = text.substr(0, from + 1) + block;
+  auto line_at = [&](const std::string& marker, size_t from) {
+    for (size_t at = text.find(marker, from); at != std::string::npos;
+         at = text.find(marker, at + 1)) {
+      const size_t after = at + marker.size();
+      if ((at == 0 || text[at - 1] == '\n') && (after == text.size() || text[after] == '\n'))
+        return at;
+    }
+    return std::string::npos;
+  };
+  const size_t b = line_at(begin, 0);
+  const size_t e = b == std::string::npos ? std::string::npos : line_at(end, b);
+  check(b != std::string::npos && e != std::string::npos, where, ": no \"", begin, "\" ... \"",
+        end, "\" lines around a block to replace");
+  std::string out = text.substr(0, b + begin.size()) + "\n" + block;
   if (!block.empty() && block.back() != '\n') out += '\n';
-  return out + text.substr(text.rfind('\n', e) + 1);
+  return out + text.substr(e);
 }
 
 std::string report_title(const nlohmann::json& run, const std::string& fallback) {

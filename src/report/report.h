@@ -37,8 +37,8 @@ void eval_dirs_merge(const std::vector<EvalDir>& dirs, nlohmann::json* summary,
 // Markdown tables, one per task: a row per (directory, configuration) with pass@1, pass@k,
 // mean thinking and generated tokens and answers per second.
 std::string report_markdown(const std::vector<EvalDir>& dirs);
-// text with the lines between "<!-- results:begin -->" and "<!-- results:end -->" replaced by
-// block; throws Error naming `where` when the markers are missing or out of order.
+// text with the lines between the lines "<!-- results:begin -->" and "<!-- results:end -->"
+// replaced by block; throws Error naming `where` when those lines are missing or out of order.
 std::string report_splice(const std::string& text, const std::string& block,
                           const std::string& where);
 // One generation's trace (generate --trace JSONL; several sequences allowed).
