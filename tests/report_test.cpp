@@ -195,6 +195,19 @@ TEST(Report, SeveralEvalDirsMergeIntoOneReportAndMarkdownTables) {
   EXPECT_NE(traces.find("\"config\":\"cot: greedy\""), std::string::npos);
   std::string why;
   EXPECT_TRUE(well_formed(report_html(summary, traces, "t"), &why)) << why;
+  // a directory with another task: each task's legend names only the configurations in it
+  EvalDir mul = cot;
+  mul.path = "results/mul";
+  mul.run = {{"model", "models/m"}, {"data", ""}};
+  mul.summary[0]["tasks"] = {{"mul", task_metrics(0.5, 9)}, {"all", all}};
+  eval_dirs_merge({cot, mul}, &summary, &traces);
+  const std::string html = report_html(summary, traces, "t");
+  const size_t add_at = html.find("<h3>task: add</h3><svg"), mul_at = html.find("<h3>task: mul</h3><svg");
+  ASSERT_NE(add_at, std::string::npos);
+  ASSERT_NE(mul_at, std::string::npos);
+  const std::string add_legend = html.substr(add_at, html.find("</div>", add_at) - add_at);
+  EXPECT_NE(add_legend.find("cot: greedy"), std::string::npos);
+  EXPECT_EQ(add_legend.find("m: greedy"), std::string::npos);
   eval_dirs_merge({cot}, &summary, &traces);  // one directory: names unchanged
   EXPECT_EQ(summary[0]["config"], "greedy");
   const std::string md = report_markdown({cot, ood});

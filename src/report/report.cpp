@@ -65,16 +65,27 @@ std::string marker_svg(int i, double x, double y, double r) {
   }
 }
 
-// One legend entry per configuration (its marker and name; `extra` after the name).
-std::string legend_html(const std::vector<std::string>& names,
+// One legend entry per configuration in `which` (its marker and name; extra[i] after it).
+std::string legend_html(const std::vector<std::string>& names, const std::vector<int>& which,
                         const std::vector<std::string>& extra = {}) {
   std::string s = "<div class=\"legend\">";
-  for (size_t i = 0; i < names.size(); i++)
-    s += "<span><svg width=\"14\" height=\"14\">" + marker_svg((int)i, 7, 7, 5) + "</svg>" +
-         html_escape(names[i]) + (i < extra.size() ? " <span class=\"muted\">" +
-                                                         html_escape(extra[i]) + "</span>" : "") +
+  for (int i : which)
+    s += "<span><svg width=\"14\" height=\"14\">" + marker_svg(i, 7, 7, 5) + "</svg>" +
+         html_escape(names[i]) +
+         ((size_t)i < extra.size() && !extra[i].empty()
+              ? " <span class=\"muted\">" + html_escape(extra[i]) + "</span>"
+              : "") +
          "</span>";
   return s + "</div>";
+}
+
+// A round axis step (1, 2 or 5 times a power of ten) giving at most `ticks` intervals up to
+// `max`.
+double nice_step(double max, int ticks) {
+  const double raw = std::max(max, 1e-9) / ticks, p = std::pow(10.0, std::floor(std::log10(raw)));
+  for (double m : {1.0, 2.0, 5.0, 10.0})
+    if (m * p >= raw) return m * p;
+  return 10 * p;
 }
 
 struct Point {
@@ -88,7 +99,8 @@ std::string scatter_svg(const std::vector<Point>& pts) {
   const int W = 640, H = 300, L = 50, R = 20, T = 15, B = 40;
   double xmax = 1;
   for (const auto& p : pts) xmax = std::max(xmax, p.x);
-  xmax *= 1.1;
+  const double xstep = nice_step(xmax * 1.05, 5);
+  xmax = xstep * std::ceil(xmax * 1.05 / xstep);
   std::string s = "<svg width=\"" + std::to_string(W) + "\" height=\"" + std::to_string(H) +
                   "\" role=\"img\" aria-label=\"accuracy versus thinking tokens\">";
   int pw = W - L - R, ph = H - T - B;
@@ -100,10 +112,10 @@ std::string scatter_svg(const std::vector<Point>& pts) {
          fmt("%.1f", y) + "\" y2=\"" + fmt("%.1f", y) + "\" stroke=\"#eee\"/>";
     s += "<text x=\"" + std::to_string(L - 6) + "\" y=\"" + fmt("%.1f", y + 4) +
          "\" text-anchor=\"end\">" + std::to_string(25 * i) + "%</text>";
-    double x = L + pw * i / 4.0;
-    s += "<text x=\"" + fmt("%.1f", x) + "\" y=\"" + std::to_string(H - B + 16) +
-         "\" text-anchor=\"middle\">" + fmt("%.0f", xmax * i / 4.0) + "</text>";
   }
+  for (double v = 0; v <= xmax + 1e-9; v += xstep)
+    s += "<text x=\"" + fmt("%.1f", L + pw * v / xmax) + "\" y=\"" + std::to_string(H - B + 16) +
+         "\" text-anchor=\"middle\">" + fmt(xstep < 1 ? "%.1f" : "%.0f", v) + "</text>";
   s += "<text x=\"" + std::to_string(L + pw / 2) + "\" y=\"" + std::to_string(H - 6) +
        "\" text-anchor=\"middle\">mean thinking tokens (concept tokens count one each)</text>";
   std::vector<std::pair<double, double>> placed;
@@ -120,11 +132,12 @@ std::string scatter_svg(const std::vector<Point>& pts) {
   return s + "</svg>";
 }
 
-// Grouped bars: per difficulty class, pass@1 of each configuration (configs[i] = marker i).
+// Grouped bars: per difficulty class, pass@1 of each configuration in `which` (colour: its
+// index, as its marker).
 std::string difficulty_bars_svg(const std::vector<std::string>& classes,
                                 const std::vector<std::vector<double>>& pass1,  // [class][config], < 0 absent
-                                const std::vector<std::string>& names) {
-  const int nc = (int)names.size(), bw = std::max(4, std::min(14, 60 / std::max(1, nc)));
+                                const std::vector<std::string>& names, const std::vector<int>& which) {
+  const int nc = (int)which.size(), bw = std::max(4, std::min(14, 60 / std::max(1, nc)));
   const int gw = nc * bw + 14, L = 45, T = 10, ph = 160, B = 60;
   const int W = std::max(300, L + 10 + gw * (int)classes.size()), H = T + ph + B;
   std::string s = "<svg width=\"" + std::to_string(W) + "\" height=\"" + std::to_string(H) +
@@ -138,11 +151,12 @@ std::string difficulty_bars_svg(const std::vector<std::string>& classes,
   }
   for (size_t g = 0; g < classes.size(); g++) {
     const int x0 = L + 10 + (int)g * gw;
-    for (int c = 0; c < nc; c++) {
+    for (int k = 0; k < nc; k++) {
+      const int c = which[k];
       const double v = pass1[g][c];
       if (v < 0) continue;
       const double h = std::max(1.0, ph * v);
-      s += "<rect x=\"" + std::to_string(x0 + c * bw) + "\" y=\"" + fmt("%.1f", T + ph - h) +
+      s += "<rect x=\"" + std::to_string(x0 + k * bw) + "\" y=\"" + fmt("%.1f", T + ph - h) +
            "\" width=\"" + std::to_string(bw - 1) + "\" height=\"" + fmt("%.1f", h) +
            "\" fill=\"" + kColors[c % 10] + "\"><title>" + html_escape(names[c]) + ", " +
            html_escape(classes[g]) + ": " + fmt("%.1f", 100 * v) + "%</title></rect>";
@@ -453,7 +467,10 @@ std::string report_html(const nlohmann::json& summary, const std::string& traces
                  fmt("%.1f", m["mean_thinking_tokens"].get<double>()) + " thinking";
     }
     body += "</table>\n";
-    scatter += "<h3>task: " + html_escape(task) + "</h3>" + scatter_svg(pts) + legend_html(names, extra) + "\n";
+    std::vector<int> present;
+    for (const auto& p : pts) present.push_back(p.config);
+    scatter += "<h3>task: " + html_escape(task) + "</h3>" + scatter_svg(pts) +
+               legend_html(names, present, extra) + "\n";
     // per-difficulty bars, when the runs recorded classes for this task
     std::vector<std::string> classes;
     for (const auto& run : summary) {
@@ -473,8 +490,13 @@ std::string report_html(const nlohmann::json& summary, const std::string& traces
           if (m.is_object() && field(m, "pass1").is_number()) v[g][r] = m["pass1"].get<double>();
         }
       }
+      std::vector<int> with_classes;
+      for (size_t r = 0; r < summary.size(); r++)
+        if (field(field(summary[r], "difficulties"), task.c_str()).is_object())
+          with_classes.push_back((int)r);
       bars += "<h3>task: " + html_escape(task) + "</h3><div class=\"scroll\">" +
-              difficulty_bars_svg(classes, v, names) + "</div>" + legend_html(names) + "\n";
+              difficulty_bars_svg(classes, v, names, with_classes) + "</div>" +
+              legend_html(names, with_classes) + "\n";
     }
   }
   body += "<h2 id=\"tokens\">Accuracy vs thinking tokens</h2>\n<p class=\"muted\">pass@1 against mean "
