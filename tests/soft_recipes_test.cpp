@@ -494,6 +494,40 @@ TEST(SoftRecipes, HiddenLatentDecodingFeedsTheTrainingsHiddenStates) {
 TEST(SoftRecipes, ConceptLatentDecodingFeedsTheTrainingsConcepts) {
   expect_latent_inference_matches_training(LatentKind::kConcept);
 }
+TEST(SoftRecipes, LatentContinueThinksOnInTokensUntilTheEndTag) {
+  const Tokenizer& tok = char_tok();
+  Model m = recipe_model(tokenizer_vocab_size(tok));
+  const int tc = id(kThinkClose), n = 2;
+  GenerateParams p;
+  p.soft.mode = ThinkMode::kLatent;
+  p.soft.latent_steps = n;
+  p.soft.latent_continue = true;
+  p.soft.sampler.after.temperature = 0;
+  p.think_open_id = id(kThinkOpen);
+  p.think_close_id = tc;
+  p.eos_id = id(kEndOfText);
+  p.max_new_tokens = n + 6;
+  std::vector<StepRecord> recs;
+  auto res = generate(m, {ids("7+8=")}, p, [&](const StepRecord& r, const float*) { recs.push_back(r); });
+  EXPECT_EQ(res[0].thinking_steps, n);  // n latent steps, then tokens
+  ASSERT_GT(recs.size(), (size_t)n);
+  for (size_t k = n; k < recs.size(); k++) {
+    if (!recs[k].thinking) break;
+    EXPECT_FALSE(recs[k].soft) << k;
+    if (recs[k].token == tc) {  // the model ended thinking itself
+      EXPECT_STREQ(recs[k].switch_reason, "end_tag");
+      EXPECT_EQ(res[0].think_end, "end_tag");
+    }
+  }
+  // the discrete steps after the latents are the model's own greedy tokens: forcing </think>
+  // (continue off) gives </think> at step n instead, whatever the model prefers
+  p.soft.latent_continue = false;
+  auto forced = generate(m, {ids("7+8=")}, p);
+  EXPECT_EQ(forced[0].tokens[n], tc);
+  EXPECT_EQ(std::vector<int>(forced[0].tokens.begin(), forced[0].tokens.begin() + n),
+            std::vector<int>(res[0].tokens.begin(), res[0].tokens.begin() + n));
+}
+
 TEST(SoftRecipes, TokenLatentDecodingFeedsEachStepsEmittedToken) {
   // the discrete counterpart: the same n thinking steps, each fed its shown token, which is
   // then exactly plain greedy decoding of that token sequence
@@ -554,6 +588,7 @@ TEST(SoftRecipes, ATrainedModelRecordsItsDecoding) {
       EXPECT_EQ(s.mode, ThinkMode::kLatent);
       EXPECT_EQ(s.latent_steps, 1);
       EXPECT_EQ(s.latent_input, LatentKind::kConcept);
+      EXPECT_TRUE(s.latent_continue);  // longer chains go on in text, as trained
       EXPECT_EQ(s.sampler.max_topk, c.soft.max_topk);
       EXPECT_EQ(decode_configs_resolve({"model"}, "", c.out_dir)[0].soft.latent_steps, 1);
       // the model's decoding with either noise, and as a base in a configs file

@@ -87,6 +87,9 @@ void step_sequence(const GenerateParams& P, SeqState& q, SeqResult& res, const f
         smp.w.assign(1, 1.0f);
         smp.ids.assign(1, smp.token);
       }
+    } else if (S.latent_continue) {  // the rest of the chain in tokens, until </think>
+      soft_sample(S.sampler, false, logits, V, q.rng, probs, &smp);
+      if (smp.token == P.think_close_id) rec.switch_reason = "end_tag";
     } else {  // the latent steps are done: </think>, fed as a discrete token
       soft_sample(S.sampler, false, logits, V, q.rng, probs, &smp);
       rec.switch_reason = "latent_steps";

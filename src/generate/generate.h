@@ -39,6 +39,10 @@ struct SoftThinkingParams {
   // latent mode (insert_think applies as in think-tags mode)
   int latent_steps = 1;           // >= 1 latent inputs, then </think>
   LatentKind latent_input = LatentKind::kHidden;
+  // false: </think> right after the latent steps; true: thinking goes on in tokens (the
+  // after-thinking filters) until the model writes </think> - a curriculum stage that replaced
+  // only the first steps of longer chains trained the rest as text
+  bool latent_continue = false;
 };
 
 struct GenerateParams {

@@ -49,6 +49,7 @@ const ConfigSchema& schema() {
           KEY("entropy_gate.max_thinking_steps", Int, max_thinking_steps),
           KEY("latent.steps", Int, latent_steps),
           ENUM("latent.input", latent_input, "hidden", "concept", "token"),
+          KEY("latent.continue", Bool, latent_continue),
       },
       {"thinking", "after_thinking", "dirichlet", "gumbel", "cold_stop", "after_cold_stop",
        "entropy_gate", "latent"}};

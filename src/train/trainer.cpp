@@ -141,6 +141,7 @@ std::string soft_training_decoding_yaml(const TrainConfig& cfg, const StageLayou
       p.mode = stage.n_latent > 0 ? ThinkMode::kLatent : ThinkMode::kOff;
       p.latent_steps = std::max(1, stage.n_latent);
       p.latent_input = t.latent_input;
+      p.latent_continue = true;  // chains longer than the stage's steps go on in text
       break;
   }
   std::string head = "# The decoding this model was trained for (soft_training.recipe " +
