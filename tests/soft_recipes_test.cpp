@@ -494,19 +494,26 @@ TEST(SoftRecipes, HiddenLatentDecodingFeedsTheTrainingsHiddenStates) {
 TEST(SoftRecipes, ConceptLatentDecodingFeedsTheTrainingsConcepts) {
   expect_latent_inference_matches_training(LatentKind::kConcept);
 }
+// Greedy latent decoding of n steps fed `kind`, with the character tokenizer's specials.
+static GenerateParams latent_params(int n, LatentKind kind, int max_new) {
+  GenerateParams p;
+  p.soft.mode = ThinkMode::kLatent;
+  p.soft.latent_steps = n;
+  p.soft.latent_input = kind;
+  p.soft.sampler.after.temperature = 0;
+  p.think_open_id = id(kThinkOpen);
+  p.think_close_id = id(kThinkClose);
+  p.eos_id = id(kEndOfText);
+  p.max_new_tokens = max_new;
+  return p;
+}
+
 TEST(SoftRecipes, LatentContinueThinksOnInTokensUntilTheEndTag) {
   const Tokenizer& tok = char_tok();
   Model m = recipe_model(tokenizer_vocab_size(tok));
   const int tc = id(kThinkClose), n = 2;
-  GenerateParams p;
-  p.soft.mode = ThinkMode::kLatent;
-  p.soft.latent_steps = n;
+  GenerateParams p = latent_params(n, LatentKind::kHidden, n + 6);
   p.soft.latent_continue = true;
-  p.soft.sampler.after.temperature = 0;
-  p.think_open_id = id(kThinkOpen);
-  p.think_close_id = tc;
-  p.eos_id = id(kEndOfText);
-  p.max_new_tokens = n + 6;
   std::vector<StepRecord> recs;
   auto res = generate(m, {ids("7+8=")}, p, [&](const StepRecord& r, const float*) { recs.push_back(r); });
   EXPECT_EQ(res[0].thinking_steps, n);  // n latent steps, then tokens
@@ -534,15 +541,7 @@ TEST(SoftRecipes, TokenLatentDecodingFeedsEachStepsEmittedToken) {
   const Tokenizer& tok = char_tok();
   Model m = recipe_model(tokenizer_vocab_size(tok));
   const int tc = id(kThinkClose), n = 3;
-  GenerateParams p;
-  p.soft.mode = ThinkMode::kLatent;
-  p.soft.latent_steps = n;
-  p.soft.latent_input = LatentKind::kToken;
-  p.soft.sampler.after.temperature = 0;
-  p.think_open_id = id(kThinkOpen);
-  p.think_close_id = tc;
-  p.eos_id = id(kEndOfText);
-  p.max_new_tokens = n + 2;
+  const GenerateParams p = latent_params(n, LatentKind::kToken, n + 2);
   std::vector<StepRecord> recs;
   const std::vector<int> prompt = ids("7+8=");
   auto res = generate(m, {prompt}, p, [&](const StepRecord& r, const float*) { recs.push_back(r); });
