@@ -49,10 +49,12 @@ void run_eval(const EvalArgs& a) {
   }
   check(!configs.empty(), "no decoding configuration to evaluate (--decode)");
   std::vector<EvalExample> examples;
+  const std::vector<std::string> tasks =
+      a.data.empty() ? (a.task == "all" ? task_names() : split_csv({a.task}))
+                     : std::vector<std::string>{};
   if (!a.data.empty()) {
     examples = eval_read_jsonl(a.data);
   } else {
-    std::vector<std::string> tasks = a.task == "all" ? task_names() : split_csv({a.task});
     for (const auto& t : tasks) {
       DataSpec spec;
       spec.task = t;
@@ -90,8 +92,7 @@ void run_eval(const EvalArgs& a) {
   nlohmann::json meta = {{"model", a.model}, {"data", a.data}, {"split", a.split}, {"n", a.n},
                          {"data_seed", a.data_seed}, {"samples", a.opt.samples},
                          {"seed", a.opt.seed}, {"configs", nlohmann::json::array()}};
-  meta["tasks"] = a.data.empty() ? nlohmann::json(a.task == "all" ? task_names() : split_csv({a.task}))
-                                 : nlohmann::json::array();
+  meta["tasks"] = tasks;
   for (const DecodeConfig& c : configs) meta["configs"].push_back(c.name);
   if (!a.out_dir.empty()) {
     make_dirs(a.out_dir);

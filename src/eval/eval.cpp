@@ -47,13 +47,15 @@ std::vector<DecodeConfig> decode_configs_resolve(const std::vector<std::string>&
           m, ": ", model_dir.empty() ? std::string("no model directory") : path + " not found",
           " (a model trained with a soft_training recipe records its decoding there)");
   if (has_decoding) {  // the model's own decoding, plain and with either noise (base: model too)
-    DecodeConfig c{"model", {}};
-    soft_config_load(c.soft, path);
-    known.push_back(c);
+    DecodeConfig base{"model", {}};
+    soft_config_load(base.soft, path);
+    known.push_back(base);
+    DecodeConfig c = base;
     c.name = "model-gumbel";
     c.soft.sampler.gumbel = true;
     c.soft.sampler.gumbel_tau = 0.5f;
     known.push_back(c);
+    c = base;
     c.name = "model-dirichlet";
     c.soft.sampler.gumbel = false;
     c.soft.sampler.dirichlet = true;
@@ -61,7 +63,7 @@ std::vector<DecodeConfig> decode_configs_resolve(const std::vector<std::string>&
     known.push_back(c);
     // the same model decoded discretely: a latent model's steps fed their emitted tokens (the
     // same thinking budget), any other plainly with the answers' filters
-    c = known[known.size() - 3];
+    c = base;
     c.name = "model-discrete";
     if (c.soft.mode == ThinkMode::kLatent)
       c.soft.latent_input = LatentKind::kToken;
@@ -468,13 +470,11 @@ std::vector<bool> disagreements(const std::vector<EvalRun>& runs, size_t n_examp
   return out;
 }
 
-}  // namespace
-
-std::vector<int> eval_trace_selection(const std::vector<EvalRun>& runs,
-                                      const std::vector<EvalExample>& examples, int per_task) {
+// eval_trace_selection on the examples' disagreements (disagreements()).
+std::vector<int> trace_selection(const std::vector<EvalExample>& examples,
+                                 const std::vector<bool>& dis, int per_task) {
   std::vector<std::string> order;  // tasks in order of first appearance
   std::map<std::string, std::vector<int>> first, rest;
-  const std::vector<bool> dis = disagreements(runs, examples.size());
   for (size_t i = 0; i < examples.size(); i++) {
     const std::string& t = examples[i].task;
     if (!first.count(t) && !rest.count(t)) order.push_back(t);
@@ -491,12 +491,19 @@ std::vector<int> eval_trace_selection(const std::vector<EvalRun>& runs,
   return out;
 }
 
+}  // namespace
+
+std::vector<int> eval_trace_selection(const std::vector<EvalRun>& runs,
+                                      const std::vector<EvalExample>& examples, int per_task) {
+  return trace_selection(examples, disagreements(runs, examples.size()), per_task);
+}
+
 std::string eval_traces_jsonl(const std::vector<EvalRun>& runs,
                               const std::vector<EvalExample>& examples, const Tokenizer& tok,
                               int per_task) {
   std::string s;
   const std::vector<bool> dis = disagreements(runs, examples.size());
-  for (int i : eval_trace_selection(runs, examples, per_task))
+  for (int i : trace_selection(examples, dis, per_task))
     for (const auto& r : runs) {
       if ((size_t)i >= r.traces.size()) continue;
       nlohmann::json steps = nlohmann::json::array();

@@ -177,12 +177,12 @@ float forward_from_encoded(const Model& m, TrainGraph& g) {
     for (int r = 0; r < R; r++)
       std::memcpy(&g.head_in[(size_t)r * C], a.lnf + (size_t)g.head_rows[r] * C,
                   sizeof(float) * C);
-    std::vector<float> losses(R);
+    g.head_losses.resize(R);
     if (R) matmul_forward(a.logits, g.head_in.data(), g.wteT.get(), nullptr, R, C, V);
-    g.mean_loss = softmax_crossentropy_forward(a.logits, losses.data(), g.head_targets.data(), R,
-                                               V, &g.n_counted);
+    g.mean_loss = softmax_crossentropy_forward(a.logits, g.head_losses.data(),
+                                               g.head_targets.data(), R, V, &g.n_counted);
     std::memset(a.losses, 0, sizeof(float) * BT);
-    for (int r = 0; r < R; r++) a.losses[g.head_rows[r]] = losses[r];
+    for (int r = 0; r < R; r++) a.losses[g.head_rows[r]] = g.head_losses[r];
   } else {
     matmul_forward(a.logits, a.lnf, g.wteT.get(), nullptr, BT, C, V);
     g.mean_loss = softmax_crossentropy_forward(a.logits, a.losses, g.targets.get(), BT, V,

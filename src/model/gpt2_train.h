@@ -57,6 +57,7 @@ struct TrainGraph {
   bool head_rows_only = false;
   std::vector<int> head_rows, head_targets;  // [R] positions with a target, and the targets
   std::vector<float> head_in, head_d;        // [R, C] their final hidden states, its gradient
+  std::vector<float> head_losses;            // [R]
   // Soft inputs (gpt2_forward_inputs): a copy of the last batch's inputs, and after
   // gpt2_backward the loss's gradients w.r.t. them: dweights[bt] [K] w.r.t. a concept's
   // (unnormalised) weights, dvectors [B*T, C] w.r.t. raw input vectors (zero on other rows).

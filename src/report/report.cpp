@@ -175,6 +175,14 @@ const nlohmann::json& field(const nlohmann::json& o, const char* key) {
   return it == o.end() ? kNull : *it;
 }
 
+// A run's answers per second over all its tasks ("" when it recorded no time or no "all").
+std::string answers_per_s(const nlohmann::json& run) {
+  const auto& all = field(field(run, "tasks"), "all");
+  const double secs = field(run, "seconds").is_number() ? run["seconds"].get<double>() : 0;
+  if (!all.is_object() || secs <= 0) return "";
+  return fmt("%.1f", all["n_examples"].get<double>() * all["samples"].get<double>() / secs);
+}
+
 // A trace record's fields have the types trace_section_html reads (all optional but these
 // types when present, null only for switch and concept; a concept's weights and texts as long
 // as its ids). Errors name `where`.
@@ -446,11 +454,7 @@ std::string report_html(const nlohmann::json& summary, const std::string& traces
       const auto& m = run["tasks"][task];
       const std::string& name = names[r];
       // answers per second over the whole run (every task), when the run recorded its time
-      std::string aps = "";
-      const auto& all = field(run["tasks"], "all");
-      const double secs = field(run, "seconds").is_number() ? run["seconds"].get<double>() : 0;
-      if (all.is_object() && secs > 0)
-        aps = fmt("%.1f", all["n_examples"].get<double>() * all["samples"].get<double>() / secs);
+      const std::string aps = answers_per_s(run);
       body += "<tr><td class=\"l\">" + html_escape(name) + "</td><td>" +
               std::to_string(m["n_examples"].get<int>()) + "</td><td>" +
               fmt("%.1f %%", 100 * m["pass1"].get<double>()) + "</td><td>" +
@@ -636,12 +640,7 @@ std::string report_markdown(const std::vector<EvalDir>& dirs) {
       for (const auto& run : d.summary) {
         const auto& m = field(field(run, "tasks"), task.c_str());
         if (!m.is_object()) continue;
-        const auto& all = field(run["tasks"], "all");
-        const double secs = field(run, "seconds").is_number() ? run["seconds"].get<double>() : 0;
-        const std::string aps =
-            all.is_object() && secs > 0
-                ? fmt("%.1f", all["n_examples"].get<double>() * all["samples"].get<double>() / secs)
-                : "";
+        const std::string aps = answers_per_s(run);
         const int k = m["samples"].get<int>();
         s += "| " + eval_dir_label(d) + " | " + run["config"].get<std::string>() + " | " +
              std::to_string(m["n_examples"].get<int>()) + " | " +
