@@ -366,6 +366,9 @@ TEST(BadInput, EveryCaseIsOneLineNamingTheProblemWithExitCodeAndNothingLeft) {
       {"soft_training.remove_per_stage"}, 1, out);
   add("train soft_training.min_chain -1", train(yaml("sm", "soft_training: {min_chain: -1}\n")),
       {"soft_training.min_chain"}, 1, out);
+  add("train soft_training.min_chain_fraction 1.5",
+      train(yaml("smf", "soft_training: {min_chain_fraction: 1.5}\n")),
+      {"soft_training.min_chain_fraction", "[0, 1]"}, 1, out);
   add("train latent on a text file", train(yaml("stx", "soft_training: {recipe: latent}\n")),
       {"latent", "JSONL", "stories.txt"}, 1, out);
   add("train tokenizer.names 4", train(yaml("tn", "tokenizer: {names: 4}\n")),

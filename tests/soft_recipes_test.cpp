@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -134,6 +135,14 @@ TEST(SoftRecipes, RowLayoutsOfEachRecipe) {
   floor.min_chain = 2;  // never below the floor
   example_batch_fill(floor, rows, T, true, to, eot, &b);
   EXPECT_EQ(row_ids(b, 0), pad({P, Q, to, 'c', 'd', tc, 'z'}, eot));
+  floor.min_chain = 0;
+  floor.min_chain_fraction = 0.5;  // 5 chain tokens keep ceil(2.5) = 3
+  example_batch_fill(floor, rows, T, true, to, eot, &b);
+  EXPECT_EQ(row_ids(b, 0), pad({P, Q, to, ' ', 'c', 'd', tc, 'z'}, eot));
+  floor.min_chain = 4;  // the larger floor holds
+  example_batch_fill(floor, rows, T, true, to, eot, &b);
+  EXPECT_EQ(row_ids(b, 0), pad({P, Q, to, 'b', ' ', 'c', 'd', tc, 'z'}, eot));
+  EXPECT_EQ(example_batch_length(floor, rows), 9);  // 10 layout entries, <eot> last
   // latent, stage 1, 2 thoughts per step: the first step becomes 2 latent positions, and no
   // position is trained to predict a latent
   example_batch_fill(at_stage(SoftRecipe::kLatent, 1, 2), rows, T, true, to, eot, &b);
@@ -183,6 +192,8 @@ TEST(SoftRecipes, CurriculumStages) {
   s.min_chain = 3;
   EXPECT_EQ(stage_layout(s, 1000, ex).last_stage, 3);  // 17 removable tokens: 3 stages of 8
   EXPECT_EQ(stage_layout(s, 15, ex).removed, 8);
+  s.min_chain_fraction = 0.4;  // the longest chain (20) keeps 8: 12 removable, 2 stages of 8
+  EXPECT_EQ(stage_layout(s, 1000, ex).last_stage, 2);
 }
 
 namespace {
@@ -265,6 +276,51 @@ TEST(SoftRecipes, OneHotSoftTargetsTrainLikeTheirTokens) {
   }
   EXPECT_GT(max_g, 1e-3);
   EXPECT_LT(max_diff, 1e-6 * std::max(1.0, max_g) + 1e-7);
+}
+
+// A batch as long as its longest row trains bit for bit as one padded to seq_len, for every
+// structured recipe, also right after a longer batch (the graph is laid out afresh).
+TEST(SoftRecipes, ShortBatchesTrainExactlyAsPaddedOnes) {
+  const Tokenizer& tok = char_tok();
+  const int V = tokenizer_vocab_size(tok);
+  Model m = recipe_model(V);
+  const int to = id(kThinkOpen), eot = id(kEndOfText);
+  auto ex = examples_from_documents(
+      tok,
+      {doc("ab=", "x y ", "c", {"x ", "y "}, {{{"x", 1}, {"y", 2}}, {{"w", 3}, {"x", 1}}}),
+       doc("b=", "q r ", "d", {"q ", "r "}, {{{"q", 1}}, {{"r", 1}}}),
+       doc("abc=", "x y z ", "cc", {"x ", "y ", "z "}, {{{"z", 1}}, {{"w", 1}}})},
+      true);
+  struct Case {
+    SoftRecipe recipe;
+    LatentKind kind;
+    StageLayout L;
+  };
+  StageLayout inter = at_stage(SoftRecipe::kInternalize, 1, 0, 2);
+  std::vector<Case> cases = {{SoftRecipe::kNone, LatentKind::kHidden, at_stage(SoftRecipe::kNone, 0)},
+                             {SoftRecipe::kInternalize, LatentKind::kHidden, inter},
+                             {SoftRecipe::kLatent, LatentKind::kHidden, at_stage(SoftRecipe::kLatent, 1, 1)},
+                             {SoftRecipe::kLatent, LatentKind::kConcept, at_stage(SoftRecipe::kLatent, 1, 1)},
+                             {SoftRecipe::kSoftTargets, LatentKind::kHidden,
+                              at_stage(SoftRecipe::kSoftTargets, 0)}};
+  const std::vector<const Example*> longer = {&ex[2], &ex[0]}, shorter = {&ex[1], &ex[0]};
+  for (const Case& c : cases) {
+    SCOPED_TRACE((int)c.recipe);
+    TrainConfig cfg = recipe_cfg(c.recipe, 2, 16);
+    cfg.soft.latent_input = c.kind;
+    RecipeRunner padded, cut;
+    padded.full_length = true;
+    recipe_step(m, cfg, cut, c.L, longer, to, eot, 0.0, nullptr, true);  // a longer batch first
+    RecipeStep a = recipe_step(m, cfg, padded, c.L, shorter, to, eot, 0.0, nullptr, true);
+    std::vector<float> ga(a.grads, a.grads + m.num_params);
+    RecipeStep b = recipe_step(m, cfg, cut, c.L, shorter, to, eot, 0.0, nullptr, true);
+    EXPECT_EQ(a.positions, 2 * 16);
+    EXPECT_EQ(b.positions, 2 * example_batch_length(c.L, shorter));
+    EXPECT_LT(b.positions, a.positions);
+    EXPECT_EQ(a.counted, b.counted);
+    EXPECT_EQ(a.loss, b.loss);
+    EXPECT_EQ(std::memcmp(ga.data(), b.grads, sizeof(float) * m.num_params), 0);
+  }
 }
 
 TEST(SoftRecipes, SoftTargetsSelfFeedUsesThePreviousPositionsConcept) {
@@ -381,6 +437,33 @@ void expect_trains_and_resumes(SoftRecipe r, LatentKind kind = LatentKind::kHidd
 }
 
 }  // namespace
+
+// The validation rows come from the whole val set, not only from its first file.
+TEST(SoftRecipes, ValidationSpansEveryValFile) {
+  const std::string dir = make_temp_dir();
+  TrainConfig c = recipe_run_config(dir, SoftRecipe::kInternalize);
+  DataSpec mul;
+  mul.task = "mul";
+  mul.n = 64;
+  mul.params.mul_a_max_digits = 2;
+  mul.params.mul_b_max_digits = 1;
+  write_file_atomic(dir + "/m.jsonl", data_to_jsonl(data_generate(mul)));
+  c.steps = 1;
+  TrainOptions opt;
+  opt.quiet = true;
+  auto val_loss = [&](std::vector<std::string> files, const std::string& name) {
+    TrainConfig k = c;
+    k.val_files = std::move(files);
+    k.out_dir = dir + "/" + name;
+    TrainResult r = train_run(k, opt);
+    EXPECT_FALSE(r.val_losses.empty());
+    return r.val_losses.empty() ? 0.0 : (double)r.val_losses.back().second;
+  };
+  const double add = val_loss({dir + "/d.jsonl"}, "a");
+  const double both = val_loss({dir + "/d.jsonl", dir + "/m.jsonl"}, "am");
+  EXPECT_NE(add, both);  // 4 rows of 128 examples: the mul rows count too
+  std::filesystem::remove_all(dir);
+}
 
 TEST(SoftRecipes, InternalizeTrainsThroughItsStagesAndResumesExactly) {
   expect_trains_and_resumes(SoftRecipe::kInternalize);

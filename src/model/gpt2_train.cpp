@@ -27,21 +27,29 @@ void act_sizes(const ModelConfig& c, int B, int T, N s[kNumActTensors], bool gra
   if (grads) s[6] = s[19] = s[20] = 0;
 }
 
-Buffer<float> act_alloc(ActTensors& a, const ModelConfig& c, int B, int T, bool grads) {
-  size_t s[kNumActTensors], total = 0;
+// Points a's tensors into mem, laid out for [B, T] one after another (a shorter T takes a prefix
+// of the memory made for a longer one).
+void act_carve(ActTensors& a, float* mem, const ModelConfig& c, int B, int T, bool grads) {
+  size_t s[kNumActTensors];
   act_sizes(c, B, T, s, grads);
-  for (size_t x : s) total += x;
-  Buffer<float> mem = buffer_zeroed<float>(total);
   float** ptrs[kNumActTensors] = {&a.encoded, &a.ln1,      &a.ln1_mean, &a.ln1_rstd, &a.qkv,
                                   &a.atty,    &a.att,      &a.attproj,  &a.residual2, &a.ln2,
                                   &a.ln2_mean, &a.ln2_rstd, &a.fch,     &a.fch_gelu, &a.fcproj,
                                   &a.residual3, &a.lnf,    &a.lnf_mean, &a.lnf_rstd, &a.logits,
                                   &a.losses};
-  float* p = mem.get();
+  float* p = mem;
   for (int i = 0; i < kNumActTensors; i++) {
     *ptrs[i] = s[i] ? p : nullptr;
     p += s[i];
   }
+}
+
+Buffer<float> act_alloc(ActTensors& a, const ModelConfig& c, int B, int T, bool grads) {
+  size_t s[kNumActTensors], total = 0;
+  act_sizes(c, B, T, s, grads);
+  for (size_t x : s) total += x;
+  Buffer<float> mem = buffer_zeroed<float>(total);
+  act_carve(a, mem.get(), c, B, T, grads);
   return mem;
 }
 
@@ -63,7 +71,7 @@ TrainGraph train_graph_create(const Model& m, int B, int T) {
                                                         " x " + std::to_string(T) + " tokens");
   TrainGraph g;
   g.B = B;
-  g.T = T;
+  g.T = g.T_cap = T;
   g.act_memory = act_alloc(g.a, m.cfg, B, T, false);
   g.dact_memory = act_alloc(g.da, m.cfg, B, T, true);
   g.grad_memory = buffer_zeroed<float>(m.num_params);
@@ -74,6 +82,14 @@ TrainGraph train_graph_create(const Model& m, int B, int T) {
   g.inputs.reset(new int[(size_t)B * T]);
   g.targets.reset(new int[(size_t)B * T]);
   return g;
+}
+
+void train_graph_set_length(const Model& m, TrainGraph& g, int T) {
+  check(T >= 1 && T <= g.T_cap, "batch length ", T, " outside the graph's [1, ", g.T_cap, "]");
+  if (T == g.T) return;
+  g.T = T;
+  act_carve(g.a, g.act_memory.get(), m.cfg, g.B, T, false);
+  act_carve(g.da, g.dact_memory.get(), m.cfg, g.B, T, true);
 }
 
 namespace {

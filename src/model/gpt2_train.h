@@ -34,7 +34,8 @@ struct ActTensors {
 };
 
 struct TrainGraph {
-  int B = 0, T = 0;
+  int B = 0, T = 0;  // the batch shape the next forward takes
+  int T_cap = 0;     // the length the graph was made for (T <= T_cap: train_graph_set_length)
   Buffer<float> act_memory;
   ActTensors a{};
   Buffer<float> dact_memory;  // activation gradients (no att/logits/losses entries)
@@ -67,6 +68,10 @@ struct TrainGraph {
 };
 
 TrainGraph train_graph_create(const Model& m, int B, int T);
+// Lets the graph take batches of [B, T] positions, T in [1, T_cap], without reallocating: the
+// activations (and their gradients) are laid out afresh for [B, T] in the memory made for
+// [B, T_cap].
+void train_graph_set_length(const Model& m, TrainGraph& g, int T);
 // Bytes train_graph_create allocates (activations, their gradients, the parameter gradients
 // and the LM-head copies), in floating point: no overflow for absurd sizes.
 double train_graph_bytes(const ModelConfig& c, int B, int T);

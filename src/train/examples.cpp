@@ -120,7 +120,8 @@ StageLayout stage_layout(const SoftTrainingConfig& s, int64_t step, const Exampl
   if (s.recipe == SoftRecipe::kLatent) {
     L.last_stage = s.max_stage > 0 ? s.max_stage : ex.max_steps;
   } else if (s.recipe == SoftRecipe::kInternalize) {
-    const int removable = std::max(0, ex.max_chain - s.min_chain);
+    const int keep = std::max(s.min_chain, (int)std::ceil(s.min_chain_fraction * ex.max_chain - 1e-9));
+    const int removable = std::max(0, ex.max_chain - keep);
     L.last_stage = (removable + s.remove_per_stage - 1) / s.remove_per_stage;
   }
   const int64_t per_stage = ex.stage_steps > 0 ? ex.stage_steps : s.stage_steps;
@@ -131,6 +132,7 @@ StageLayout stage_layout(const SoftTrainingConfig& s, int64_t step, const Exampl
   }
   if (s.recipe == SoftRecipe::kInternalize) L.removed = L.stage * s.remove_per_stage;
   L.min_chain = s.min_chain;
+  L.min_chain_fraction = s.min_chain_fraction;
   return L;
 }
 
@@ -153,6 +155,47 @@ void examples_check_stages(const ExampleSplits& ex, const SoftTrainingConfig& s,
     }
 }
 
+namespace {
+
+constexpr int kLatent = -2, kSoft = -3;  // layout entries that are not tokens
+
+// The chain tokens internalize removes from e at the stage: never below either floor.
+size_t chain_removed(const StageLayout& L, const Example& e) {
+  const int n = (int)e.chain.size();
+  const int keep = std::max(L.min_chain, (int)std::ceil(L.min_chain_fraction * n - 1e-9));
+  return std::min<size_t>(L.removed, (size_t)std::max(0, n - keep));
+}
+
+// e's layout at the stage (kLatent / kSoft entries where no token goes)
+void example_layout(const StageLayout& L, const Example& e, int think_open,
+                    std::vector<int>& lay) {
+  lay.assign(e.prompt.begin(), e.prompt.end());
+  lay.push_back(think_open);
+  if (L.recipe == SoftRecipe::kLatent) {
+    lay.insert(lay.end(), L.n_latent, kLatent);
+    for (size_t k = std::min<size_t>(L.steps_replaced, e.steps.size()); k < e.steps.size(); k++)
+      lay.insert(lay.end(), e.steps[k].begin(), e.steps[k].end());
+  } else if (L.recipe == SoftRecipe::kSoftTargets && !e.soft.empty()) {
+    lay.insert(lay.end(), e.soft.size(), kSoft);
+  } else {
+    const size_t r = L.recipe == SoftRecipe::kInternalize ? chain_removed(L, e) : 0;
+    lay.insert(lay.end(), e.chain.begin() + r, e.chain.end());
+  }
+  lay.insert(lay.end(), e.tail.begin(), e.tail.end());
+}
+
+}  // namespace
+
+int example_batch_length(const StageLayout& L, const std::vector<const Example*>& rows) {
+  std::vector<int> lay;
+  size_t longest = 2;
+  for (const Example* e : rows) {
+    example_layout(L, *e, 0, lay);
+    longest = std::max(longest, lay.size());
+  }
+  return (int)longest - 1;
+}
+
 void example_batch_fill(const StageLayout& L, const std::vector<const Example*>& rows, int T,
                         bool completion_only_loss, int think_open, int eot, ExampleBatch* out) {
   const int B = (int)rows.size();
@@ -165,27 +208,11 @@ void example_batch_fill(const StageLayout& L, const std::vector<const Example*>&
   out->soft_rows.clear();
   out->soft_dists.clear();
   out->soft_inputs.clear();
-  constexpr int kLatent = -2, kSoft = -3;  // layout entries that are not tokens
   std::vector<int> lay;
   for (int b = 0; b < B; b++) {
     const Example& e = *rows[b];
-    lay.assign(e.prompt.begin(), e.prompt.end());
-    lay.push_back(think_open);
-    const size_t s0 = lay.size();  // the first entry after <think>
-    const bool soft = L.recipe == SoftRecipe::kSoftTargets && !e.soft.empty();
-    if (L.recipe == SoftRecipe::kLatent) {
-      lay.insert(lay.end(), L.n_latent, kLatent);
-      for (size_t k = std::min<size_t>(L.steps_replaced, e.steps.size()); k < e.steps.size(); k++)
-        lay.insert(lay.end(), e.steps[k].begin(), e.steps[k].end());
-    } else if (soft) {
-      lay.insert(lay.end(), e.soft.size(), kSoft);
-    } else {
-      size_t r = 0;
-      if (L.recipe == SoftRecipe::kInternalize)
-        r = std::min<size_t>(L.removed, (size_t)std::max(0, (int)e.chain.size() - L.min_chain));
-      lay.insert(lay.end(), e.chain.begin() + r, e.chain.end());
-    }
-    lay.insert(lay.end(), e.tail.begin(), e.tail.end());
+    example_layout(L, e, think_open, lay);
+    const size_t s0 = e.prompt.size() + 1;  // the first entry after <think>
     check(lay.size() <= (size_t)T + 1, e.where, ": the example takes ", lay.size(),
           " positions at curriculum stage ", L.stage, "; seq_len + 1 is ", T + 1);
     const size_t row = (size_t)b * T;

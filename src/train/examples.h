@@ -14,7 +14,8 @@
 // Layouts at stage s (S = prompt <think>; a row's inputs are the layout's entries but the last,
 // its targets the layout shifted by one):
 //   full          S chain tail  (recipe none; stage 0 of latent and internalize)
-//   internalize   S chain[r:] tail with r = min(s * remove_per_stage, max(0, |chain| - min_chain))
+//   internalize   S chain[r:] tail with r = min(s * remove_per_stage, max(0, |chain| - keep)),
+//                 keep = max(min_chain, ceil(min_chain_fraction * |chain|))
 //   latent        S [n latent positions] steps[min(s, |steps|):] tail, n = min(s, max_stage) * c;
 //                 every row has the same n (an example with fewer steps loses them all)
 //   soft_targets  S [H soft positions] tail, H = |soft|: soft position j is fed hop j's target
@@ -71,6 +72,7 @@ struct StageLayout {
   int n_latent = 0;   // latent positions per row
   int removed = 0;    // internalize: chain tokens removed from the left (at most)
   int min_chain = 0;
+  double min_chain_fraction = 0;
   int steps_replaced = 0;  // latent: steps replaced by latents (min(stage, |steps|) per row)
 };
 StageLayout stage_layout(const SoftTrainingConfig& s, int64_t step, const ExampleSplits& ex);
@@ -90,6 +92,11 @@ struct ExampleBatch {
   std::vector<std::vector<std::pair<int, float>>> soft_dists;
   std::vector<int> soft_inputs;  // rows bt fed a target mixture (self-feedable: bt - 1 precedes)
 };
+
+// The positions the longest of rows takes at the stage (its layout less one: inputs and targets
+// are the layout shifted by one). A batch of T = this many positions trains exactly as one padded
+// to seq_len: padding comes after every row's last target, and causal attention never reads it.
+int example_batch_length(const StageLayout& L, const std::vector<const Example*>& rows);
 
 // Lays out rows[b] (B examples) at the stage into out; an example that does not fit T fails,
 // naming it.

@@ -51,12 +51,16 @@ double soft_target_loss(const float* probs, int V, const std::vector<int>& rows,
 RecipeStep recipe_step(const Model& m, const TrainConfig& cfg, RecipeRunner& r,
                        const StageLayout& L, const std::vector<const Example*>& rows,
                        int think_open, int eot, double feed_p, Rng* rng, bool train) {
-  const int B = cfg.batch_size, T = cfg.seq_len, V = m.cfg.vocab_size;
+  const int B = cfg.batch_size, V = m.cfg.vocab_size;
   check((int)rows.size() == B, "recipe step: ", rows.size(), " examples for batch_size ", B);
+  // the batch is as long as its longest row (padding to seq_len would add only untargeted rows)
+  const int T = r.full_length ? cfg.seq_len : std::min(cfg.seq_len, example_batch_length(L, rows));
   ExampleBatch& b = r.batch;
   example_batch_fill(L, rows, T, cfg.completion_only_loss, think_open, eot, &b);
   ensure_graph(m, cfg, r, b.n_latent);
+  for (TrainGraph& pass : r.lg.passes) train_graph_set_length(m, pass, T);
   RecipeStep out;
+  out.positions = (int64_t)B * T;
   const SoftSamplerParams sp = soft_training_concept_params(cfg.soft);
 
   if (L.recipe == SoftRecipe::kLatent) {
@@ -94,7 +98,7 @@ RecipeStep recipe_step(const Model& m, const TrainConfig& cfg, RecipeRunner& r,
   out.counted = n_hard + n_soft;
   std::vector<float>& dsoft = r.dsoft;
   const bool extra = train && n_soft > 0;
-  if (extra && dsoft.size() != (size_t)B * T * V) dsoft.assign((size_t)B * T * V, 0.0f);
+  if (extra && dsoft.size() < (size_t)B * T * V) dsoft.assign((size_t)B * cfg.seq_len * V, 0.0f);
   const double soft = soft_target_loss(g.a.logits, V, b.soft_rows, b.soft_dists,
                                        out.counted ? 1.0f / (float)out.counted : 0.0f,
                                        extra ? dsoft.data() : nullptr);

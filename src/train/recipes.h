@@ -17,12 +17,16 @@ struct RecipeRunner {
   int n_latent = -1;    // the graph's; -1 = none yet
   ExampleBatch batch;
   std::vector<float> dsoft;  // [B*T, V] the soft targets' dlogits, zero outside their rows
+  // false: a batch is as long as its longest row; true: padded to seq_len (the same losses and
+  // gradients at more cost; the reference the short batches are tested against)
+  bool full_length = false;
 };
 
 struct RecipeStep {
   float loss = 0;       // mean over the counted targets (hard and soft)
   int64_t counted = 0;  // targets counted (hard + soft)
   int fed = 0;          // soft_targets: inputs replaced by the model's own concepts
+  int64_t positions = 0;  // B x the batch's length (its longest row's)
   const float* grads = nullptr;  // [num_params] after a training step
 };
 

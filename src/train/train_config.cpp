@@ -75,6 +75,7 @@ const ConfigSchema& schema() {
       KEY("soft_training.max_stage", Int, soft.max_stage, true),
       KEY("soft_training.remove_per_stage", Int, soft.remove_per_stage, true),
       KEY("soft_training.min_chain", Int, soft.min_chain, true),
+      KEY("soft_training.min_chain_fraction", Double, soft.min_chain_fraction, true),
   }, {"model", "tokenizer", "data", "soft_training"}};
   return s;
 }
@@ -201,6 +202,10 @@ void train_config_validate(const TrainConfig& c) {
   non_negative("soft_training.max_stage", s.max_stage);
   positive("soft_training.remove_per_stage", s.remove_per_stage);
   non_negative("soft_training.min_chain", s.min_chain);
+  check(std::isfinite(s.min_chain_fraction) && s.min_chain_fraction >= 0 &&
+            s.min_chain_fraction <= 1,
+        "config key 'soft_training.min_chain_fraction' must be in [0, 1] (got ",
+        s.min_chain_fraction, ")");
   if (soft_recipe_structured(s.recipe)) {
     const char* name = s.recipe == SoftRecipe::kLatent        ? "latent"
                        : s.recipe == SoftRecipe::kSoftTargets ? "soft_targets"

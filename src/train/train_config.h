@@ -16,7 +16,7 @@
 //                   ramp_steps, temperature, top_k, top_p, min_p, max_topk, stage_steps,
 //                   stage_epochs,
 //                   reset_optimizer, latent_input, thoughts_per_step, max_stage,
-//                   remove_per_stage, min_chain}
+//                   remove_per_stage, min_chain, min_chain_fraction}
 // Every leaf has a dotted name ("model.n_layer", "data.train", "lr") used by overrides and in
 // error messages. Relative paths are relative to the current directory.
 #pragma once
@@ -63,9 +63,10 @@ struct SoftTrainingConfig {
   int thoughts_per_step = 1;   // >= 1 (c)
   int max_stage = 0;           // >= 0; 0 = the most steps of any training example
   // internalize (iCoT): at stage s the first s * remove_per_stage chain tokens are removed,
-  // keeping at least min_chain of them
+  // keeping at least max(min_chain, ceil(min_chain_fraction x the chain's length)) of them
   int remove_per_stage = 8;    // >= 1
   int min_chain = 0;           // >= 0
+  double min_chain_fraction = 0;  // in [0, 1]
 };
 
 struct TrainConfig {

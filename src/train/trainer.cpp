@@ -389,9 +389,13 @@ TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt) {
 
   auto evaluate = [&](int64_t step) {
     double total = 0, count = 0;
-    for (int b = 0; b < cfg.eval_batches && structured; b++) {  // fixed val examples, cycled
+    // fixed val examples spread over the whole set (several tasks' files in a row), cycled
+    const size_t n_eval = (size_t)std::max(1, cfg.eval_batches) * B;
+    const size_t stride = structured ? std::max<size_t>(1, ex.val.size() / n_eval) : 1;
+    for (int b = 0; b < cfg.eval_batches && structured; b++) {
       std::vector<const Example*> rows;
-      for (int r = 0; r < B; r++) rows.push_back(&ex.val[((size_t)b * B + r) % ex.val.size()]);
+      for (int r = 0; r < B; r++)
+        rows.push_back(&ex.val[((size_t)b * B + r) * stride % ex.val.size()]);
       // the stage of the last step trained
       const StageLayout L = stage_layout(cfg.soft, std::max<int64_t>(step - 1, 0), ex);
       RecipeStep rs = recipe_step(m, cfg, runner, L, rows,
@@ -470,7 +474,7 @@ TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt) {
 
   // tokens/s counts training steps only (evaluations and checkpoints excluded)
   double train_s_since_log = 0, tok_s = 0;
-  int64_t steps_since_log = 0;
+  int64_t positions_since_log = 0;  // B x each batch's length
   int64_t step = res.start_step;
   while (step < end) {
     auto t_step = Clock::now();
@@ -478,6 +482,7 @@ TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt) {
     const float* grads = nullptr;
     const double feed_p = feeds ? self_feed_probability(cfg.soft, step) : 0.0;
     int fed = 0;
+    int64_t positions = (int64_t)B * T;  // a structured batch is as long as its longest row
     StageLayout stage;
     if (structured) {
       stage = stage_layout(cfg.soft, step, ex);
@@ -501,6 +506,7 @@ TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt) {
       loss = rs.loss;
       grads = rs.grads;
       fed = rs.fed;
+      positions = rs.positions;
     } else {
       batch_sampler_next(sampler, inputs.data(), targets.data());
       if (feed_p > 0) {  // self_feed: a first pass gives every position's concept token
@@ -522,12 +528,12 @@ TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt) {
     hp.lr = (float)lr;
     float gnorm = adamw_step(adam, m, grads, hp, (float)cfg.grad_clip);
     step++;
-    steps_since_log++;
+    positions_since_log += positions;
     res.losses.push_back(loss);
     bool stop = opt.interrupt && opt.interrupt->load();
     bool last = step == end || stop;
     train_s_since_log += seconds_since(t_step);
-    if (train_s_since_log > 0) tok_s = (double)steps_since_log * B * T / train_s_since_log;
+    if (train_s_since_log > 0) tok_s = (double)positions_since_log / train_s_since_log;
     bool log_now = step % cfg.log_interval == 0 || last;
     if (log_now) {
       nlohmann::json rec = {{"type", "train"}, {"step", step},         {"loss", loss},
@@ -541,7 +547,7 @@ TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt) {
       }
       log_record(rec);
       train_s_since_log = 0;
-      steps_since_log = 0;
+      positions_since_log = 0;
     }
     bool eval_now = (cfg.eval_interval > 0 && step % cfg.eval_interval == 0) || last;
     if (eval_now) val_loss = evaluate(step);
