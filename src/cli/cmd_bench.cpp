@@ -284,6 +284,7 @@ void run_bench(const BenchArgs& a) {
         rows.push_back(&e);
       }
       RecipeRunner rr;
+      rr.full_length = true;  // all T positions, as the figure counts them
       StageLayout L;
       L.recipe = SoftRecipe::kSoftTargets;
       double t = median_seconds(a.repeats, [&] {
