@@ -11,6 +11,7 @@ PYTHON ?= /usr/bin/python3  # Debian's, where scripts/setup --with-torch install
 TASK_DATA = data/tasks
 
 .PHONY: all setup build run test bench bench-torch clean task-data cot-model default-model results \
+	select-default \
 	model-internalize model-self-feed model-latent-hidden model-latent-concept model-soft-targets \
 	fuzz test-asan
 
@@ -71,6 +72,9 @@ bench-torch: build
 #   make cot-model      the chain-of-thought baseline, models/cot (~60 min on 2 cores)
 #   make model-RECIPE   a soft-thinking recipe from models/cot, runs/RECIPE (internalize,
 #                       self-feed, latent-hidden, latent-concept; soft-targets on path)
+#   make select-default the candidates (CANDIDATES: models/cot and the recipe runs there are)
+#                       on the validation split, ranked by accuracy per thinking token
+#                       (scripts/select_default; docs/results/val/)
 #   make default-model  DEFAULT_RUN (runs/cot unless given) -> models/default
 #   make results        the shipped models' evaluation -> docs/report.html, docs/results/,
 #                       the README's results table (scripts/results; ~10 min)
@@ -91,16 +95,20 @@ cot-model: task-data
 	$(SOFTSLM) train --config configs/train-tasks.yaml
 	$(call copy_model,runs/cot,models/cot)
 
-model-internalize model-self-feed model-latent-hidden model-latent-concept: model-%: build
+model-internalize model-self-feed model-latent-hidden model-latent-concept: model-%: task-data
 	@test -f models/cot/model.safetensors || { echo "make $@: models/cot is needed (make cot-model)" >&2; exit 1; }
 	$(SOFTSLM) train --config configs/train-mix-$*.yaml
 
-model-soft-targets: build
+model-soft-targets: task-data
 	$(SOFTSLM) train --config configs/train-soft-targets.yaml
 
 DEFAULT_RUN ?= runs/cot
 default-model:
 	$(call copy_model,$(DEFAULT_RUN),models/default)
+
+CANDIDATES ?= models/cot $(wildcard runs/internalize runs/self-feed runs/latent-hidden runs/latent-concept)
+select-default: build
+	scripts/select_default $(CANDIDATES)
 
 results: build
 	scripts/results
