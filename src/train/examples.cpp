@@ -114,14 +114,23 @@ ExampleSplits examples_load(const TrainConfig& cfg, const Tokenizer& tok) {
   return s;
 }
 
+namespace {
+
+// The chain tokens internalize never removes from a chain of n: the larger of the two floors.
+int chain_kept(int min_chain, double min_chain_fraction, int n) {
+  return std::max(min_chain, (int)std::ceil(min_chain_fraction * n - 1e-9));
+}
+
+}  // namespace
+
 StageLayout stage_layout(const SoftTrainingConfig& s, int64_t step, const ExampleSplits& ex) {
   StageLayout L;
   L.recipe = s.recipe;
   if (s.recipe == SoftRecipe::kLatent) {
     L.last_stage = s.max_stage > 0 ? s.max_stage : ex.max_steps;
   } else if (s.recipe == SoftRecipe::kInternalize) {
-    const int keep = std::max(s.min_chain, (int)std::ceil(s.min_chain_fraction * ex.max_chain - 1e-9));
-    const int removable = std::max(0, ex.max_chain - keep);
+    const int removable =
+        std::max(0, ex.max_chain - chain_kept(s.min_chain, s.min_chain_fraction, ex.max_chain));
     L.last_stage = (removable + s.remove_per_stage - 1) / s.remove_per_stage;
   }
   const int64_t per_stage = ex.stage_steps > 0 ? ex.stage_steps : s.stage_steps;
@@ -162,8 +171,8 @@ constexpr int kLatent = -2, kSoft = -3;  // layout entries that are not tokens
 // The chain tokens internalize removes from e at the stage: never below either floor.
 size_t chain_removed(const StageLayout& L, const Example& e) {
   const int n = (int)e.chain.size();
-  const int keep = std::max(L.min_chain, (int)std::ceil(L.min_chain_fraction * n - 1e-9));
-  return std::min<size_t>(L.removed, (size_t)std::max(0, n - keep));
+  return std::min<size_t>(L.removed,
+                          (size_t)std::max(0, n - chain_kept(L.min_chain, L.min_chain_fraction, n)));
 }
 
 // e's layout at the stage (kLatent / kSoft entries where no token goes)
