@@ -11,7 +11,7 @@ PYTHON ?= /usr/bin/python3  # Debian's, where scripts/setup --with-torch install
 TASK_DATA = data/tasks
 
 .PHONY: all setup build run test bench bench-torch clean task-data cot-model default-model results \
-	select-default \
+	select-default results-recipes \
 	model-internalize model-self-feed model-latent-hidden model-latent-concept model-soft-targets \
 	fuzz test-asan
 
@@ -78,6 +78,8 @@ bench-torch: build
 #   make default-model  DEFAULT_RUN (runs/cot unless given) -> models/default
 #   make results        the shipped models' evaluation -> docs/report.html, docs/results/,
 #                       the README's results table (scripts/results; ~10 min)
+#   make results-recipes the recipe runs in runs/ on the same sets -> docs/recipes.html,
+#                       docs/results/recipes/, the README's recipes table (scripts/results_recipes)
 task-data: build
 	$(SOFTSLM) data --task add --n 30000 --split train --seed 1 --repeats --out $(TASK_DATA)/add-train.jsonl
 	$(SOFTSLM) data --task mul --n 70000 --split train --seed 1 --repeats --out $(TASK_DATA)/mul-train.jsonl
@@ -112,6 +114,9 @@ select-default: build
 
 results: build
 	scripts/results
+
+results-recipes: build
+	scripts/results_recipes
 
 clean:
 	rm -rf $(BUILD)

@@ -494,6 +494,9 @@ TEST(BadInput, EveryCaseIsOneLineNamingTheProblemWithExitCodeAndNothingLeft) {
     add("report --readme without the results markers",
         "report --eval " + e5 + " --readme " + dir + "/plain.md -o " + out + ".html",
         {"plain.md", "results:begin"}, 1, out + ".html");
+    add("report --readme-block with a bad name",
+        "report --eval " + e5 + " --readme " + dir + "/plain.md --readme-block 'a b' -o " + out + ".html",
+        {"README block name", "a b"}, 1, out + ".html");
     write_file_atomic(e1 + "/summary.json",
                       "[{\"config\": \"greedy\", \"tasks\": {\"add\": {\"n_examples\": \"3\"}}}]");
     write_file_atomic(e1 + "/traces.jsonl", "");

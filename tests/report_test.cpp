@@ -233,6 +233,12 @@ TEST(Report, SeveralEvalDirsMergeIntoOneReportAndMarkdownTables) {
   EXPECT_EQ(report_splice("see `<!-- results:begin -->` and `<!-- results:end -->`.\n" + readme, "n\n", "R"),
             "see `<!-- results:begin -->` and `<!-- results:end -->`.\n# x\n<!-- results:begin -->\nn\n"
             "<!-- results:end -->\ntail\n");
+  // a named block: only its own markers count, the results block stays
+  const std::string two = readme + "<!-- recipes:begin -->\nr\n<!-- recipes:end -->\n";
+  EXPECT_EQ(report_splice(two, "q\n", "R", "recipes"), readme + "<!-- recipes:begin -->\nq\n<!-- recipes:end -->\n");
+  EXPECT_THROW(report_splice(readme, "q\n", "R", "recipes"), Error);
+  EXPECT_THROW(report_splice(two, "q\n", "R", "Recipes -->"), Error);
+  EXPECT_THROW(report_splice(two, "q\n", "R", ""), Error);
 }
 
 TEST(Report, TraceViewer) {

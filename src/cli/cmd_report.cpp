@@ -9,7 +9,7 @@ namespace softslm {
 void register_report(CLI::App& app) {
   struct ReportArgs {
     std::vector<std::string> evals;
-    std::string out, title, markdown, readme;
+    std::string out, title, markdown, readme, block = "results";
   };
   auto a = std::make_shared<ReportArgs>();
   CLI::App* r = app.add_subcommand(
@@ -22,8 +22,10 @@ void register_report(CLI::App& app) {
                 "Title (default: the model and the sets evaluated, from each directory's run.json)");
   r->add_option("--markdown", a->markdown, "Also write the results as Markdown tables here");
   r->add_option("--readme", a->readme,
-                "Replace the lines between <!-- results:begin --> and <!-- results:end --> in "
+                "Replace the lines between <!-- BLOCK:begin --> and <!-- BLOCK:end --> in "
                 "this file with the Markdown tables");
+  r->add_option("--readme-block", a->block,
+                "BLOCK, the name in the --readme markers (default: results)");
   r->callback([a] {
     check(!a->out.empty() || !a->markdown.empty() || !a->readme.empty(),
           "nothing to write: give -o/--out, --markdown or --readme");
@@ -41,7 +43,7 @@ void register_report(CLI::App& app) {
     if (!a->out.empty()) html = report_html(summary, traces, t);
     const std::string table = report_markdown(dirs);
     std::string readme;
-    if (!a->readme.empty()) readme = report_splice(read_file(a->readme), table, a->readme);
+    if (!a->readme.empty()) readme = report_splice(read_file(a->readme), table, a->readme, a->block);
     // every output is built before the first is written
     if (!a->out.empty()) write_file_atomic(a->out, html);
     if (!a->markdown.empty()) write_file_atomic(a->markdown, table);

@@ -654,9 +654,12 @@ std::string report_markdown(const std::vector<EvalDir>& dirs) {
 }
 
 std::string report_splice(const std::string& text, const std::string& block,
-                          const std::string& where) {
+                          const std::string& where, const std::string& name) {
+  bool ok = !name.empty();
+  for (char c : name) ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-');
+  check(ok, "README block name \"", name, "\": use lower-case letters, digits and '-'");
   // the markers are lines of their own (a mention inside a sentence is left alone)
-  const std::string begin = "<!-- results:begin -->", end = "<!-- results:end -->";
+  const std::string begin = "<!-- " + name + ":begin -->", end = "<!-- " + name + ":end -->";
   auto line_at = [&](const std::string& marker, size_t from) {
     for (size_t at = text.find(marker, from); at != std::string::npos;
          at = text.find(marker, at + 1)) {

@@ -37,10 +37,11 @@ void eval_dirs_merge(const std::vector<EvalDir>& dirs, nlohmann::json* summary,
 // Markdown tables, one per task: a row per (directory, configuration) with pass@1, pass@k,
 // mean thinking and generated tokens and answers per second.
 std::string report_markdown(const std::vector<EvalDir>& dirs);
-// text with the lines between the lines "<!-- results:begin -->" and "<!-- results:end -->"
-// replaced by block; throws Error naming `where` when those lines are missing or out of order.
+// text with the lines between the lines "<!-- NAME:begin -->" and "<!-- NAME:end -->"
+// replaced by block (NAME: lower-case letters, digits and '-'); throws Error naming `where`
+// when those lines are missing or out of order, or NAME is not such a name.
 std::string report_splice(const std::string& text, const std::string& block,
-                          const std::string& where);
+                          const std::string& where, const std::string& name = "results");
 // One generation's trace (generate --trace JSONL; several sequences allowed).
 std::string trace_html(const std::string& trace_jsonl, const std::string& title);
 
