@@ -53,18 +53,9 @@ bool all_finite(const float* x, int n) {
   return acc == 0.0f;
 }
 
-struct SeqState {
-  int pos;             // next position to fill
-  bool done = false;
-  bool thinking;       // in the thinking phase (soft rows)
-  int low_count = 0;   // consecutive low-entropy steps (Cold Stop / entropy gate)
-  int after_low = 0;   // consecutive low-entropy steps after thinking
-  Rng rng;
-};
-
 // Decides one step of sequence q: fills rec and the next input; updates q and res. hidden [C]:
 // the final hidden state of the row that gave the logits (latent mode's source).
-void step_sequence(const GenerateParams& P, SeqState& q, SeqResult& res, const float* logits,
+void step_sequence(const GenerateParams& P, DecodeSlot& q, SeqResult& res, const float* logits,
                    const float* hidden, int C, int V, float* probs, SoftSample& smp,
                    StepRecord& rec, StepInput& next) {
   const SoftThinkingParams& S = P.soft;
@@ -174,7 +165,225 @@ void step_sequence(const GenerateParams& P, SeqState& q, SeqResult& res, const f
   }
 }
 
+// log-softmax over [0, V) of raw logits: the chosen token's and the top `top` entries
+TokenLogprob token_logprob(const float* logits, int V, int token, int top) {
+  float mx = logits[0];
+  for (int v = 1; v < V; v++) mx = std::max(mx, logits[v]);
+  double sum = 0;
+  for (int v = 0; v < V; v++) sum += std::exp((double)(logits[v] - mx));
+  const float lse = mx + (float)std::log(sum);
+  TokenLogprob t;
+  t.token = token;
+  t.logprob = logits[token] - lse;
+  top = std::min(top, V);
+  if (top > 0) {
+    std::vector<int> idx(V);
+    for (int v = 0; v < V; v++) idx[v] = v;
+    std::partial_sort(idx.begin(), idx.begin() + top, idx.end(), [&](int a, int b) {
+      return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+    });
+    for (int i = 0; i < top; i++) {
+      t.top_ids.push_back(idx[i]);
+      t.top_logprobs.push_back(logits[idx[i]] - lse);
+    }
+  }
+  return t;
+}
+
+// the ids that can be sampled: the logits rows past the tokenizer are never looked at
+int sampled_vocab(const Model& m, const GenerateParams& P) {
+  return P.vocab_limit > 0 ? std::min(P.vocab_limit, m.cfg.vocab_size) : m.cfg.vocab_size;
+}
+
 }  // namespace
+
+Decoder decoder_create(std::shared_ptr<const InferenceWeights> w, int max_seqs) {
+  check(w != nullptr, "the decoder needs packed weights");
+  check(max_seqs >= 1, "the decoder needs at least one slot (got ", max_seqs, ")");
+  const ModelConfig& cfg = w->model->cfg;
+  Decoder d;
+  d.w = w;
+  d.tr = transformer_create(std::move(w), max_seqs);
+  d.slots.resize(max_seqs);
+  d.logits.resize((size_t)max_seqs * cfg.vocab_size);
+  d.hidden.resize((size_t)max_seqs * cfg.n_embd);
+  d.probs.resize(cfg.vocab_size);
+  return d;
+}
+
+int decoder_add(Decoder& d, DecodeRequest req) {
+  const Model& m = *d.w->model;
+  const GenerateParams& P = req.params;
+  const int V = m.cfg.vocab_size, n_ctx = m.cfg.n_ctx;
+  check(d.w->dtype == P.dtype, "the packed weights' dtype differs from the params' dtype");
+  generate_params_validate(P, sampled_vocab(m, P));
+  const std::vector<int>& pr = req.prompt;
+  check(!pr.empty(), "the prompt is empty");
+  for (int t : pr) check(t >= 0 && t < V, "token id ", t, " outside [0, ", V, ")");
+  const int n = generate_prompt_positions(P, pr);
+  check(n < n_ctx, "the prompt is ", n, " tokens; the model's context is ", n_ctx, " (at most ",
+        n_ctx - 1, " leave room to generate)");
+  check(req.logprobs <= 20, "logprobs must be at most 20 (got ", req.logprobs, ")");
+  int s = 0;
+  while (s < (int)d.slots.size() && d.slots[s].used) s++;
+  if (s == (int)d.slots.size()) return -1;
+  DecodeSlot& q = d.slots[s];
+  q = DecodeSlot();
+  q.used = true;
+  const bool tags = P.soft.mode == ThinkMode::kThinkTags || P.soft.mode == ThinkMode::kLatent;
+  const bool add_think = n > (int)pr.size();
+  q.pos = n;
+  q.thinking = P.soft.mode == ThinkMode::kEntropyGate ||
+               (tags && (add_think || pr.back() == P.think_open_id));
+  q.rng = rng_init(P.seed);
+  q.res.prompt_tokens = n;
+  q.rec.seq = s;
+  q.req = std::move(req);
+  return s;
+}
+
+void decoder_cancel(Decoder& d, int s) {
+  DecodeSlot& q = d.slots.at(s);
+  if (!q.used || q.done) return;
+  q.done = true;
+  q.res.stop_reason = "cancelled";
+}
+
+void decoder_release(Decoder& d, int s) { d.slots.at(s) = DecodeSlot(); }
+
+int decoder_live(const Decoder& d) {
+  int n = 0;
+  for (const DecodeSlot& q : d.slots) n += q.used && !q.done;
+  return n;
+}
+
+int decoder_free(const Decoder& d) {
+  int n = 0;
+  for (const DecodeSlot& q : d.slots) n += !q.used;
+  return n;
+}
+
+namespace {
+
+// Prefill of every slot added since the last step, in one forward: each slot's logits of its
+// last prompt row (and, for prompt_logprobs, of every row). Appends the slots that are done
+// at once (max_new_tokens 0) to `finished`.
+void decoder_prefill(Decoder& d, std::vector<int>& finished) {
+  const Model& m = *d.w->model;
+  const int V = m.cfg.vocab_size, C = m.cfg.n_embd;
+  std::vector<int> pre;
+  d.seq.clear();
+  d.pos.clear();
+  d.in.clear();
+  d.out_rows.clear();
+  std::vector<int> last_out;  // per pre slot: its last row's index among the output rows
+  for (int s = 0; s < (int)d.slots.size(); s++) {
+    DecodeSlot& q = d.slots[s];
+    if (!q.used || q.prefilled || q.done) continue;
+    pre.push_back(s);
+    const std::vector<int>& pr = q.req.prompt;
+    const int n = q.pos, first = (int)d.in.size();
+    for (int t = 0; t < n; t++) {
+      d.seq.push_back(s);
+      d.pos.push_back(t);
+      d.in.push_back(StepInput::of_token(t < (int)pr.size() ? pr[t] : q.req.params.think_open_id));
+      if (q.req.prompt_logprobs && t < n - 1) d.out_rows.push_back(first + t);
+    }
+    last_out.push_back((int)d.out_rows.size());
+    d.out_rows.push_back((int)d.in.size() - 1);
+  }
+  if (pre.empty()) return;
+  const int R = (int)d.in.size(), n_out = (int)d.out_rows.size();
+  d.x.resize((size_t)R * C);
+  TokenEmbedding emb = TokenEmbedding::of(m);
+  for (int r = 0; r < R; r++) step_input_embed(emb, d.in[r], d.x.data() + (size_t)r * C);
+  d.step_logits.resize((size_t)n_out * V);
+  transformer_forward(d.tr, R, d.seq.data(), d.pos.data(), d.x.data(), n_out, d.out_rows.data(),
+                      d.step_logits.data());
+  for (size_t i = 0; i < pre.size(); i++) {
+    const int s = pre[i], o = last_out[i];
+    DecodeSlot& q = d.slots[s];
+    std::copy_n(d.step_logits.data() + (size_t)o * V, V, d.logits.data() + (size_t)s * V);
+    std::copy_n(d.tr.st.hidden.data() + (size_t)o * C, C, d.hidden.data() + (size_t)s * C);
+    if (q.req.prompt_logprobs) {  // rows o - (n - 1) .. o - 1 predict prompt tokens 1 .. n - 1
+      const int n = q.pos, Vs = sampled_vocab(m, q.req.params);
+      const std::vector<int>& pr = q.req.prompt;
+      for (int t = 1; t < n; t++) {
+        const int tok = t < (int)pr.size() ? pr[t] : q.req.params.think_open_id;
+        q.prompt_logprobs.push_back(token_logprob(d.step_logits.data() + (size_t)(o - n + t) * V,
+                                                  Vs, tok, std::max(0, q.req.logprobs)));
+      }
+    }
+    q.prefilled = true;
+    if (q.req.params.max_new_tokens == 0) {
+      q.done = true;
+      q.res.stop_reason = "max_new_tokens";
+      finished.push_back(s);
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<int> decoder_step(Decoder& d) {
+  const Model& m = *d.w->model;
+  const int V = m.cfg.vocab_size, C = m.cfg.n_embd, n_ctx = m.cfg.n_ctx;
+  std::vector<int> finished;
+  decoder_prefill(d, finished);
+  d.seq.clear();
+  d.pos.clear();
+  d.in.clear();
+  SoftSample smp;
+  for (int s = 0; s < (int)d.slots.size(); s++) {
+    DecodeSlot& q = d.slots[s];
+    if (!q.used || !q.prefilled || q.done) continue;
+    const GenerateParams& P = q.req.params;
+    const int Vs = sampled_vocab(m, P);
+    SeqResult& res = q.res;
+    const float* lg = d.logits.data() + (size_t)s * V;
+    if (!all_finite(lg, Vs)) {  // overflow in the activations: stop, never sample garbage
+      q.done = true;
+      res.stop_reason = "non_finite";
+      res.error = "the logits became non-finite at position " + std::to_string(q.pos - 1) +
+                  " (after " + std::to_string(res.tokens.size()) + " generated tokens)";
+      finished.push_back(s);
+      continue;
+    }
+    StepInput next;
+    step_sequence(P, q, res, lg, d.hidden.data() + (size_t)s * C, C, Vs, d.probs.data(), smp,
+                  q.rec, next);
+    if (q.req.logprobs >= 0)
+      q.logprobs.push_back(token_logprob(lg, Vs, res.tokens.back(), q.req.logprobs));
+    if (!q.done && q.pos >= n_ctx) {
+      q.done = true;
+      res.stop_reason = "context";
+    }
+    if (q.done) {
+      if (q.req.hook) q.req.hook(q.rec, nullptr);
+      finished.push_back(s);
+      continue;
+    }
+    d.seq.push_back(s);
+    d.pos.push_back(q.pos++);
+    d.in.push_back(std::move(next));
+  }
+  if (d.seq.empty()) return finished;
+  const int R = (int)d.seq.size();
+  d.step_logits.resize((size_t)R * V);
+  d.x_next.resize((size_t)R * C);
+  transformer_step(d.tr, R, d.seq.data(), d.pos.data(), d.in.data(), d.step_logits.data(),
+                   d.x_next.data());
+  for (int r = 0; r < R; r++) {
+    const int s = d.seq[r];
+    std::copy_n(d.step_logits.data() + (size_t)r * V, V, d.logits.data() + (size_t)s * V);
+    std::copy_n(d.tr.st.hidden.data() + (size_t)r * C, C, d.hidden.data() + (size_t)s * C);
+  }
+  for (int r = 0; r < R; r++) {
+    DecodeSlot& q = d.slots[d.seq[r]];
+    if (q.req.hook) q.req.hook(q.rec, d.x_next.data() + (size_t)r * C);
+  }
+  return finished;
+}
 
 std::vector<SeqResult> generate(const Model& m, const std::vector<std::vector<int>>& prompts,
                                 const GenerateParams& P, const StepHook& hook) {
@@ -187,95 +396,32 @@ std::vector<SeqResult> generate(std::shared_ptr<const InferenceWeights> w,
   check(w != nullptr, "generate needs packed weights");
   check(w->dtype == P.dtype, "generate: the packed weights' dtype differs from the params' dtype");
   const Model& m = *w->model;
-  const int S = (int)prompts.size(), V = m.cfg.vocab_size, C = m.cfg.n_embd, n_ctx = m.cfg.n_ctx;
-  // the ids that can be sampled: the logits rows past the tokenizer are never looked at
-  const int Vs = P.vocab_limit > 0 ? std::min(P.vocab_limit, V) : V;
-  generate_params_validate(P, Vs);
+  const int S = (int)prompts.size();
+  generate_params_validate(P, sampled_vocab(m, P));
   check(S > 0, "generate needs at least one prompt");
-  const bool tags = P.soft.mode == ThinkMode::kThinkTags || P.soft.mode == ThinkMode::kLatent;
-  std::vector<SeqState> st(S);
-  std::vector<SeqResult> res(S);
-  std::vector<int> seq, pos;
-  std::vector<StepInput> in;
-  std::vector<int> last_rows;
-  for (int s = 0; s < S; s++) {
+  for (int s = 0; s < S; s++) {  // the checks of decoder_add, naming the prompt
     const std::vector<int>& pr = prompts[s];
     check(!pr.empty(), "prompt ", s, " is empty");
-    for (int t : pr) check(t >= 0 && t < V, "prompt ", s, ": token id ", t, " outside [0, ", V, ")");
+    for (int t : pr)
+      check(t >= 0 && t < m.cfg.vocab_size, "prompt ", s, ": token id ", t, " outside [0, ",
+            m.cfg.vocab_size, ")");
     const int n = generate_prompt_positions(P, pr);
-    const bool add_think = n > (int)pr.size();
-    check(n < n_ctx, "prompt ", s, " is ", n, " tokens; the model's context is ", n_ctx,
-          " (at most ", n_ctx - 1, " leave room to generate)");
-    SeqState& q = st[s];
-    q.pos = n;
-    q.thinking = P.soft.mode == ThinkMode::kEntropyGate || (tags && (add_think || pr.back() == P.think_open_id));
-    q.rng = rng_init(P.seed + s);
-    res[s].prompt_tokens = n;
-    for (int t = 0; t < n; t++) {
-      seq.push_back(s);
-      pos.push_back(t);
-      in.push_back(StepInput::of_token(t < (int)pr.size() ? pr[t] : P.think_open_id));
-    }
-    last_rows.push_back((int)in.size() - 1);
-    if (P.max_new_tokens == 0) {
-      q.done = true;
-      res[s].stop_reason = "max_new_tokens";
-    }
+    check(n < m.cfg.n_ctx, "prompt ", s, " is ", n, " tokens; the model's context is ",
+          m.cfg.n_ctx, " (at most ", m.cfg.n_ctx - 1, " leave room to generate)");
   }
-  Transformer tr = transformer_create(std::move(w), S);
-  // prefill: every prompt in one forward; logits of each prompt's last row
-  std::vector<float> x((size_t)in.size() * C);
-  TokenEmbedding emb = TokenEmbedding::of(m);
-  for (size_t r = 0; r < in.size(); r++) step_input_embed(emb, in[r], x.data() + r * C);
-  std::vector<float> logits((size_t)S * V), probs(V), x_next((size_t)S * C),
-      hidden((size_t)S * C);  // the output rows' final hidden states
-  transformer_forward(tr, (int)in.size(), seq.data(), pos.data(), x.data(), S, last_rows.data(),
-                      logits.data());
-  std::copy(tr.st.hidden.begin(), tr.st.hidden.begin() + (size_t)S * C, hidden.begin());
-  std::vector<int> row_of(S);
-  for (int s = 0; s < S; s++) row_of[s] = s;
-
-  SoftSample smp;
-  std::vector<StepRecord> recs(S);
-  while (true) {
-    seq.clear();
-    pos.clear();
-    in.clear();
-    for (int s = 0; s < S; s++) {
-      SeqState& q = st[s];
-      if (q.done) continue;
-      StepInput next;
-      recs[s].seq = s;
-      const float* lg = logits.data() + (size_t)row_of[s] * V;
-      if (!all_finite(lg, Vs)) {  // overflow in the activations: stop, never sample garbage
-        q.done = true;
-        res[s].stop_reason = "non_finite";
-        res[s].error = "the logits became non-finite at position " + std::to_string(q.pos - 1) +
-                       " (after " + std::to_string(res[s].tokens.size()) + " generated tokens)";
-        continue;
-      }
-      step_sequence(P, q, res[s], lg, hidden.data() + (size_t)row_of[s] * C, C, Vs, probs.data(),
-                    smp, recs[s], next);
-      if (!q.done && q.pos >= n_ctx) {
-        q.done = true;
-        res[s].stop_reason = "context";
-      }
-      if (q.done) {
-        if (hook) hook(recs[s], nullptr);
-        continue;
-      }
-      row_of[s] = (int)seq.size();
-      seq.push_back(s);
-      pos.push_back(q.pos++);
-      in.push_back(std::move(next));
-    }
-    if (seq.empty()) break;
-    const int R = (int)seq.size();
-    transformer_step(tr, R, seq.data(), pos.data(), in.data(), logits.data(), x_next.data());
-    std::copy(tr.st.hidden.begin(), tr.st.hidden.begin() + (size_t)R * C, hidden.begin());
-    if (hook)
-      for (int r = 0; r < R; r++) hook(recs[seq[r]], x_next.data() + (size_t)r * C);
+  Decoder d = decoder_create(std::move(w), S);
+  for (int s = 0; s < S; s++) {
+    DecodeRequest r;
+    r.prompt = prompts[s];
+    r.params = P;
+    r.params.seed = P.seed + s;  // sequence s draws from rng_init(seed + s)
+    r.hook = hook;
+    const int slot = decoder_add(d, std::move(r));
+    check(slot == s, "generate: slot ", slot, " for prompt ", s);
   }
+  while (decoder_live(d) > 0) decoder_step(d);
+  std::vector<SeqResult> res(S);
+  for (int s = 0; s < S; s++) res[s] = std::move(d.slots[s].res);
   return res;
 }
 

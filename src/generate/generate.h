@@ -101,6 +101,7 @@ using StepHook = std::function<void(const StepRecord& rec, const float* input)>;
 
 // Throws Error on an empty prompt, a prompt that leaves no room in the context, bad params,
 // or think-tags mode with a vocabulary that lacks <think> / </think>.
+// Built on the Decoder below: every prompt added, then steps until all are done.
 std::vector<SeqResult> generate(const Model& m, const std::vector<std::vector<int>>& prompts,
                                 const GenerateParams& params, const StepHook& hook = nullptr);
 // The same on weights packed once (inference_weights_create(m, params.dtype)) and shared by
@@ -108,5 +109,73 @@ std::vector<SeqResult> generate(const Model& m, const std::vector<std::vector<in
 std::vector<SeqResult> generate(std::shared_ptr<const InferenceWeights> w,
                                 const std::vector<std::vector<int>>& prompts,
                                 const GenerateParams& params, const StepHook& hook = nullptr);
+
+// ---------------------------------------------------------------------------------------
+// Continuous batching: sequences join and leave the batch between steps (the server's
+// decode loop; generate() above is the special case of one batch added at once). Each
+// sequence has its own GenerateParams (its own sampler, soft-thinking mode, budget), state
+// machine, RNG and hook, and a KV-cache slot of its own; a sequence's output is the same
+// whatever else is in the batch (every row of a forward is computed on its own, and the
+// attention of a row reads only its own sequence's cache).
+
+// Log-probabilities of one position under the model (log-softmax of the raw logits over the
+// tokenizer's ids): the chosen token's and the `top` most probable ones.
+struct TokenLogprob {
+  int token = -1;
+  float logprob = 0;
+  std::vector<int> top_ids;       // [top], most probable first
+  std::vector<float> top_logprobs;
+};
+
+struct DecodeRequest {
+  std::vector<int> prompt;
+  GenerateParams params;  // params.seed is this sequence's own RNG seed (rng_init(seed))
+  StepHook hook;          // optional: called for every step of this sequence
+  int logprobs = -1;      // >= 0: record each generated token's log-probability and the top
+                          // `logprobs` alternatives (SeqState's logprobs); -1: none
+  bool prompt_logprobs = false;  // also for every prompt token after the first (echo)
+};
+
+struct DecodeSlot {
+  bool used = false;
+  bool prefilled = false;
+  bool done = false;
+  DecodeRequest req;
+  SeqResult res;
+  std::vector<TokenLogprob> logprobs;         // [generated tokens] when req.logprobs >= 0
+  std::vector<TokenLogprob> prompt_logprobs;  // [prompt tokens - 1] when req.prompt_logprobs
+  // the decoding state machine (generate.cpp)
+  int pos = 0;
+  bool thinking = false;
+  int low_count = 0, after_low = 0;
+  Rng rng;
+  StepRecord rec;
+};
+
+struct Decoder {
+  std::shared_ptr<const InferenceWeights> w;
+  Transformer tr;
+  std::vector<DecodeSlot> slots;  // [max_seqs]; the slot index is the KV-cache sequence
+  std::vector<float> logits;      // [max_seqs, V] each slot's next-token logits
+  std::vector<float> hidden;      // [max_seqs, C] the final hidden state that gave them
+  // scratch
+  std::vector<int> seq, pos, out_rows;
+  std::vector<StepInput> in;
+  std::vector<float> x, step_logits, x_next, probs;
+};
+
+Decoder decoder_create(std::shared_ptr<const InferenceWeights> w, int max_seqs);
+// A free slot for the request (validated as generate validates it; throws Error naming the
+// problem), or -1 when every slot is taken. It is prefilled at the next decoder_step.
+int decoder_add(Decoder& d, DecodeRequest req);
+// One step: the prefill of every sequence added since the last step (one forward), then one
+// generated token for every live sequence (one batched forward). Returns the slots that
+// finished in this step (their results are complete; decoder_release frees them).
+std::vector<int> decoder_step(Decoder& d);
+// Stops a sequence now (stop_reason "cancelled"); its slot stays until decoder_release.
+void decoder_cancel(Decoder& d, int slot);
+void decoder_release(Decoder& d, int slot);
+int decoder_live(const Decoder& d);  // slots used and not done
+int decoder_free(const Decoder& d);  // slots not used
 
 }  // namespace softslm

@@ -1,0 +1,472 @@
+// softslm serve, run as a user would (the real binary on a loopback port, models/cot), driven
+// by an HTTP client: answers equal `softslm generate` and `softslm score`; the same requests
+// alone and under concurrent load give identical outputs; malformed requests, a full queue
+// and clients that hang up mid-stream get their errors while every well-formed request is
+// answered; SIGTERM lets the requests in flight finish.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+
+using namespace softslm::testing;
+using nlohmann::json;
+
+namespace {
+
+const std::string kModel = std::string(SOFTSLM_SOURCE_DIR) + "/models/cot";
+
+// The server as a child process; its port is read from the first line it prints.
+struct ServerProcess {
+  pid_t pid = -1;
+  int port = 0;
+  FILE* out = nullptr;
+  explicit ServerProcess(const std::string& args) {
+    int fd[2];
+    if (pipe(fd) != 0) return;
+    pid = fork();
+    if (pid == 0) {
+      dup2(fd[1], 1);
+      close(fd[0]);
+      close(fd[1]);
+      execl("/bin/sh", "sh", "-c",
+            (std::string("exec ") + SOFTSLM_BINARY + " serve -m " + kModel + " --port 0 " + args +
+             " 2>/dev/null")
+                .c_str(),
+            (char*)nullptr);
+      _exit(127);
+    }
+    close(fd[1]);
+    out = fdopen(fd[0], "r");
+    char line[256];
+    if (out && fgets(line, sizeof line, out)) {
+      const char* colon = strrchr(line, ':');
+      if (colon) port = atoi(colon + 1);
+    }
+  }
+  // SIGTERM, then the exit code (or -1 when it did not exit normally)
+  int stop() {
+    if (pid <= 0) return -1;
+    kill(pid, SIGTERM);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    pid = -1;
+    if (out) fclose(out), out = nullptr;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  }
+  ~ServerProcess() { stop(); }
+};
+
+struct Reply {
+  int status = -1;
+  json body;
+  std::string raw;
+};
+
+Reply post(int port, const std::string& path, const std::string& body) {
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(60, 0);
+  Reply r;
+  auto res = c.Post(path.c_str(), body, "application/json");
+  if (!res) {
+    r.raw = "no response: " + httplib::to_string(res.error());
+    return r;
+  }
+  r.status = res->status;
+  r.raw = res->body;
+  r.body = json::parse(res->body, nullptr, false);
+  return r;
+}
+Reply post(int port, const std::string& path, const json& body) { return post(port, path, body.dump()); }
+
+Reply get(int port, const std::string& path) {
+  httplib::Client c("127.0.0.1", port);
+  Reply r;
+  auto res = c.Get(path.c_str());
+  if (!res) return r;
+  r.status = res->status;
+  r.raw = res->body;
+  r.body = json::parse(res->body, nullptr, false);
+  return r;
+}
+
+// The events of a streamed response: each "data: {...}" parsed; done = "[DONE]" was last.
+struct Stream {
+  std::vector<json> events;
+  bool done = false;
+  int status = -1;
+};
+Stream post_stream(int port, const std::string& path, json body) {
+  body["stream"] = true;
+  Reply r = post(port, path, body.dump());
+  Stream s;
+  s.status = r.status;
+  size_t at = 0;
+  while ((at = r.raw.find("data: ", at)) != std::string::npos) {
+    const size_t end = r.raw.find("\n\n", at);
+    const std::string d = r.raw.substr(at + 6, end - at - 6);
+    if (d == "[DONE]")
+      s.done = true;
+    else
+      s.events.push_back(json::parse(d, nullptr, false));
+    at = end;
+  }
+  return s;
+}
+
+void expect_error(const Reply& r, int status, const std::string& needle) {
+  EXPECT_EQ(r.status, status) << r.raw;
+  ASSERT_TRUE(r.body.is_object() && r.body.contains("error")) << r.raw;
+  EXPECT_TRUE(r.body["error"]["message"].is_string());
+  EXPECT_TRUE(r.body["error"]["type"].is_string());
+  EXPECT_NE(r.body["error"]["message"].get<std::string>().find(needle), std::string::npos)
+      << "missing '" << needle << "' in " << r.raw;
+}
+
+// A varied set of requests: plain greedy and sampled, soft thinking (greedy, sampled, with
+// Gumbel and Dirichlet noise, a budget), n = 2, chat.
+std::vector<std::pair<std::string, json>> varied_requests() {
+  std::vector<std::pair<std::string, json>> v;
+  const char* prompts[] = {"4528+734=", "12*34=", "7+2=", "305*7=", "98765+4321=", "56*78="};
+  for (int i = 0; i < 6; i++) {
+    json b = {{"prompt", prompts[i]}, {"max_tokens", 120}, {"seed", 100 + i}};
+    switch (i) {
+      case 0: b["temperature"] = 0; break;
+      case 1: b["temperature"] = 1.0; break;
+      case 2: b["soft_thinking"] = true; b["temperature"] = 0; break;
+      case 3: b["soft_thinking"] = {{"gumbel_softmax_temperature", 0.5}}; break;
+      case 4: b["soft_thinking"] = {{"dirichlet_alpha", 1.0}, {"max_topk", 5}}; b["n"] = 2; break;
+      case 5: b["soft_thinking"] = {{"max_thinking_tokens", 10}}; break;
+    }
+    v.push_back({"/v1/completions", b});
+  }
+  v.push_back({"/v1/chat/completions",
+               {{"messages", {{{"role", "user"}, {"content", "41*23="}}}}, {"seed", 7},
+                {"soft_thinking", true}}});
+  return v;
+}
+
+// What a response says, without its ids and timestamps.
+json essence(const json& body) {
+  json e = json::array();
+  for (const json& c : body["choices"]) {
+    json x = c;
+    e.push_back(x);
+  }
+  return e;
+}
+
+TEST(Server, CompletionsEqualGenerate) {
+  ServerProcess sv("--max-batch 8");
+  ASSERT_GT(sv.port, 0);
+  for (const char* extra : {"--temperature 0", "--soft-thinking --seed 5"}) {
+    RunResult g = run_cli("generate -m " + kModel + " --prompt '305*7=' --json -n 120 " + extra);
+    ASSERT_EQ(g.exit_code, 0) << g.out;
+    json gj = json::parse(g.out.substr(0, g.out.rfind('}') + 1));
+    json b = {{"prompt", "305*7="}, {"max_tokens", 120}};
+    if (std::string(extra).find("soft") != std::string::npos)
+      b["soft_thinking"] = true, b["seed"] = 5;
+    else
+      b["temperature"] = 0;
+    Reply r = post(sv.port, "/v1/completions", b);
+    ASSERT_EQ(r.status, 200) << r.raw;
+    const json& c = r.body["choices"][0];
+    EXPECT_EQ(c["text"], gj["text"]) << extra;
+    EXPECT_EQ(c["soft_steps"], gj["thinking_steps"]) << extra;
+    if (b.contains("soft_thinking")) {  // plain decoding: the server splits the written chain
+      EXPECT_EQ(c["thinking"], gj["thinking"]) << extra;
+      EXPECT_EQ(c["answer"], gj["answer"]) << extra;
+    } else {
+      EXPECT_EQ("<think>" + c["thinking"].get<std::string>() + "</think>" +
+                    c["answer"].get<std::string>(),
+                gj["text"]);
+    }
+    EXPECT_EQ(r.body["usage"]["completion_tokens"].get<int>() + 1, gj["n_generated"].get<int>())
+        << "completion tokens exclude the end of text";
+    EXPECT_EQ(c["finish_reason"], "stop");
+  }
+  EXPECT_EQ(sv.stop(), 0);
+}
+
+TEST(Server, ConcurrentRequestsGiveTheSameOutputsAsAlone) {
+  ServerProcess sv("--max-batch 6 --max-queue 32");
+  ASSERT_GT(sv.port, 0);
+  auto reqs = varied_requests();
+  std::vector<json> alone;
+  for (auto& [path, b] : reqs) {
+    Reply r = post(sv.port, path, b);
+    ASSERT_EQ(r.status, 200) << r.raw;
+    alone.push_back(essence(r.body));
+  }
+  // all at once, three times over (more sequences than slots: some wait in the queue)
+  std::vector<json> together(reqs.size() * 3);
+  std::vector<std::thread> th;
+  for (size_t k = 0; k < together.size(); k++)
+    th.emplace_back([&, k] {
+      Reply r = post(sv.port, reqs[k % reqs.size()].first, reqs[k % reqs.size()].second);
+      together[k] = r.status == 200 ? essence(r.body) : json(r.raw);
+    });
+  for (auto& t : th) t.join();
+  for (size_t k = 0; k < together.size(); k++)
+    EXPECT_EQ(together[k], alone[k % reqs.size()]) << "request " << k % reqs.size();
+  // the soft requests did think softly, and n = 2 gave two choices from different seeds
+  EXPECT_GT(alone[2][0]["soft_steps"].get<int>(), 0);
+  EXPECT_EQ(alone[4].size(), 2u);
+  EXPECT_EQ(alone[5][0]["think_end"], "budget");
+  EXPECT_LE(alone[5][0]["soft_steps"].get<int>(), 10);
+  EXPECT_EQ(sv.stop(), 0);
+}
+
+TEST(Server, StreamingDeltasAddUpToTheResponse) {
+  ServerProcess sv("");
+  ASSERT_GT(sv.port, 0);
+  json b = {{"prompt", "4528+734="}, {"max_tokens", 100}, {"soft_thinking", true}, {"seed", 3},
+            {"stream_options", {{"include_usage", true}}}};
+  Reply whole = post(sv.port, "/v1/completions", b);
+  ASSERT_EQ(whole.status, 200);
+  Stream s = post_stream(sv.port, "/v1/completions", b);
+  EXPECT_TRUE(s.done);
+  std::string text;
+  json last;
+  for (const json& e : s.events)
+    if (!e["choices"].empty()) text += e["choices"][0]["text"].get<std::string>(), last = e;
+  EXPECT_EQ(text, whole.body["choices"][0]["text"]);
+  EXPECT_EQ(last["choices"][0]["finish_reason"], "stop");
+  EXPECT_EQ(last["choices"][0]["soft_steps"], whole.body["choices"][0]["soft_steps"]);
+  EXPECT_EQ(s.events.back()["usage"], whole.body["usage"]);
+
+  json chat = {{"messages", {{{"role", "user"}, {"content", "12*34="}}}}, {"temperature", 0}};
+  Reply cw = post(sv.port, "/v1/chat/completions", chat);
+  ASSERT_EQ(cw.status, 200) << cw.raw;
+  const json& msg = cw.body["choices"][0]["message"];
+  EXPECT_EQ(msg["content"], "408");  // 12 * 34, the chain of thought in reasoning_content
+  EXPECT_FALSE(msg["reasoning_content"].get<std::string>().empty());
+  Stream cs = post_stream(sv.port, "/v1/chat/completions", chat);
+  std::string content, reasoning;
+  for (const json& e : cs.events) {
+    const json& d = e["choices"][0]["delta"];
+    if (d.contains("content")) content += d["content"].get<std::string>();
+    if (d.contains("reasoning_content")) reasoning += d["reasoning_content"].get<std::string>();
+  }
+  EXPECT_TRUE(cs.done);
+  EXPECT_EQ(content, msg["content"]);
+  EXPECT_EQ(reasoning, msg["reasoning_content"]);
+  EXPECT_EQ(sv.stop(), 0);
+}
+
+TEST(Server, StopStringsEndTheAnswer) {
+  ServerProcess sv("");
+  ASSERT_GT(sv.port, 0);
+  // 5262 is the answer of 4528+734=: stop at "6" leaves "52"
+  json b = {{"prompt", "4528+734="}, {"max_tokens", 100}, {"temperature", 0}, {"stop", {"6", "xyz"}}};
+  Reply r = post(sv.port, "/v1/completions", b);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body["choices"][0]["answer"], "52");
+  EXPECT_EQ(r.body["choices"][0]["finish_reason"], "stop");
+  EXPECT_EQ(r.body["choices"][0]["stop_reason"], "stop_string");
+  Stream s = post_stream(sv.port, "/v1/completions", b);
+  std::string text;
+  for (const json& e : s.events) text += e["choices"][0]["text"].get<std::string>();
+  EXPECT_EQ(text, r.body["choices"][0]["text"]);
+  EXPECT_EQ(sv.stop(), 0);
+}
+
+TEST(Server, EchoLogprobsEqualScore) {
+  ServerProcess sv("");
+  ASSERT_GT(sv.port, 0);
+  const std::string text = "12*34=<think>";
+  RunResult sc = run_cli("score -m " + kModel + " --no-bos --text '" + text + "'");
+  ASSERT_EQ(sc.exit_code, 0) << sc.out;
+  json sj = json::parse(sc.out);
+  Reply r = post(sv.port, "/v1/completions",
+                 json{{"prompt", text}, {"max_tokens", 0}, {"echo", true}, {"logprobs", 2}});
+  ASSERT_EQ(r.status, 200) << r.raw;
+  const json& lp = r.body["choices"][0]["logprobs"];
+  EXPECT_EQ(r.body["choices"][0]["text"], text);
+  ASSERT_EQ(lp["token_logprobs"].size(), sj["tokens"].size() + 1);
+  EXPECT_TRUE(lp["token_logprobs"][0].is_null());
+  for (size_t i = 0; i < sj["tokens"].size(); i++) {
+    EXPECT_NEAR(lp["token_logprobs"][i + 1].get<double>(), sj["tokens"][i]["logprob"].get<double>(), 1e-4);
+    EXPECT_EQ(lp["tokens"][i + 1], sj["tokens"][i]["text"]);
+    EXPECT_EQ(lp["top_logprobs"][i + 1].size(), 2u);
+  }
+  // generated tokens' logprobs: greedy picks the most probable one
+  Reply g = post(sv.port, "/v1/completions",
+                 json{{"prompt", "7+2="}, {"max_tokens", 5}, {"temperature", 0}, {"logprobs", 1}});
+  ASSERT_EQ(g.status, 200) << g.raw;
+  const json& gl = g.body["choices"][0]["logprobs"];
+  ASSERT_EQ(gl["tokens"].size(), 5u);
+  for (size_t i = 0; i < 5; i++)
+    EXPECT_NEAR(gl["token_logprobs"][i].get<double>(),
+                gl["top_logprobs"][i].begin().value().get<double>(), 1e-6);
+  EXPECT_EQ(sv.stop(), 0);
+}
+
+TEST(Server, BadRequestsGetOpenAIErrors) {
+  ServerProcess sv("--max-body-kb 4");
+  ASSERT_GT(sv.port, 0);
+  const std::string c = "/v1/completions";
+  expect_error(post(sv.port, c, std::string("{\"prompt\": ")), 400, "malformed JSON");
+  expect_error(post(sv.port, c, std::string("[1, 2]")), 400, "JSON object");
+  expect_error(post(sv.port, c, json{{"prompt", "1+1="}, {"bogus", 1}}), 400, "unknown parameter 'bogus'");
+  expect_error(post(sv.port, c, json{{"prompt", "1+1="}, {"temperature", -1}}), 400, "temperature");
+  expect_error(post(sv.port, c, json{{"prompt", "1+1="}, {"temperature", "hot"}}), 400, "must be a number");
+  expect_error(post(sv.port, c, json{{"prompt", "1+1="}, {"top_p", 0}}), 400, "top_p");
+  expect_error(post(sv.port, c, json{{"prompt", "1+1="}, {"n", 0}}), 400, "'n'");
+  expect_error(post(sv.port, c, json{{"prompt", "1+1="}, {"n", 1000}}), 400, "'n'");
+  expect_error(post(sv.port, c, json{{"prompt", "1+1="}, {"max_tokens", 300}}), 400, "maximum context length");
+  expect_error(post(sv.port, c, json{{"prompt", std::string(300, '1')}}), 400, "maximum context length");
+  expect_error(post(sv.port, c, json{{"prompt", {1, 2, 99999}}}), 400, "token ids");
+  expect_error(post(sv.port, c, json{{"max_tokens", 5}}), 400, "'prompt' is required");
+  expect_error(post(sv.port, c, json{{"prompt", "1+1="}, {"soft_thinking", {{"max_topk", 0}}}}), 400, "max_topk");
+  expect_error(post(sv.port, c, json{{"prompt", "1+1="}, {"soft_thinking", {{"no_such_knob", 1}}}}), 400, "no_such_knob");
+  expect_error(post(sv.port, c, json{{"prompt", "1+1="}, {"soft_thinking", "yes"}}), 400, "soft_thinking");
+  expect_error(post(sv.port, c, json{{"prompt", "1+1="}, {"stop", {"a", "b", "c", "d", "e"}}}), 400, "stop");
+  expect_error(post(sv.port, c, json{{"prompt", "1+1="}, {"model", "gpt-4"}}), 404, "not found");
+  expect_error(post(sv.port, c, json{{"prompt", std::string(8000, 'x')}}), 413, "larger than");
+  expect_error(post(sv.port, "/v1/chat/completions", json{{"messages", json::array()}}), 400, "messages");
+  expect_error(post(sv.port, "/v1/chat/completions",
+                    json{{"messages", {{{"role", "robot"}, {"content", "hi"}}}}}), 400, "role");
+  expect_error(post(sv.port, "/v1/chat/completions",
+                    json{{"messages", {{{"role", "user"}, {"content", "1+1="}}}}, {"echo", true}}), 400, "unknown parameter 'echo'");
+  expect_error(get(sv.port, "/v1/nothing"), 404, "no route");
+  // the server is fine afterwards, and counted the errors
+  Reply ok = post(sv.port, c, json{{"prompt", "7+2="}, {"max_tokens", 40}, {"temperature", 0}});
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(get(sv.port, "/health").status, 200);
+  Reply m = get(sv.port, "/metrics");
+  EXPECT_NE(m.raw.find("softslm_requests_total{endpoint=\"/v1/completions\",status=\"400\"}"), std::string::npos) << m.raw;
+  EXPECT_NE(m.raw.find("softslm_request_latency_seconds_count 1"), std::string::npos) << m.raw;
+  EXPECT_EQ(sv.stop(), 0);
+}
+
+// Opens a connection, sends a streaming request, reads a little, hangs up.
+void hang_up_mid_stream(int port, const json& body) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, (sockaddr*)&a, sizeof a) == 0) {
+    const std::string b = body.dump();
+    const std::string req = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                            "Content-Length: " + std::to_string(b.size()) + "\r\n\r\n" + b;
+    if (write(fd, req.data(), req.size()) == (ssize_t)req.size()) {
+      char buf[512];
+      (void)!read(fd, buf, sizeof buf);
+    }
+  }
+  close(fd);
+}
+
+TEST(Server, LoadWithMalformedRequestsAndHangUpsAnswersEveryGoodRequest) {
+  ServerProcess sv("--max-batch 8 --max-queue 64");
+  ASSERT_GT(sv.port, 0);
+  auto reqs = varied_requests();
+  std::vector<json> alone;
+  for (auto& [path, b] : reqs) alone.push_back(essence(post(sv.port, path, b).body));
+  const int kClients = 48;
+  std::vector<std::string> failures(kClients);
+  std::vector<std::thread> th;
+  for (int k = 0; k < kClients; k++)
+    th.emplace_back([&, k] {
+      switch (k % 4) {
+        case 0:
+        case 1: {  // well-formed: the same answer as alone
+          const auto& [path, b] = reqs[k % reqs.size()];
+          Reply r = post(sv.port, path, b);
+          if (r.status != 200 || essence(r.body) != alone[k % reqs.size()])
+            failures[k] = "request " + std::to_string(k) + ": " + r.raw;
+          break;
+        }
+        case 2: {  // malformed
+          Reply r = post(sv.port, "/v1/completions", std::string("{\"prompt\": [1, 2,"));
+          if (r.status != 400) failures[k] = "malformed got " + std::to_string(r.status) + " " + r.raw;
+          break;
+        }
+        case 3:  // a streaming client that goes away
+          hang_up_mid_stream(sv.port, json{{"prompt", "98765+4321="}, {"max_tokens", 200},
+                                           {"stream", true}, {"soft_thinking", true}});
+          break;
+      }
+    });
+  for (auto& t : th) t.join();
+  for (const std::string& f : failures) EXPECT_TRUE(f.empty()) << f;
+  // the slots of the clients that hung up were freed: the server drains to an empty batch
+  for (int i = 0; i < 100; i++) {
+    Reply m = get(sv.port, "/metrics");
+    if (m.raw.find("softslm_live_requests 0") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  Reply m = get(sv.port, "/metrics");
+  EXPECT_NE(m.raw.find("softslm_live_requests 0"), std::string::npos) << m.raw;
+  EXPECT_NE(m.raw.find("softslm_queue_length 0"), std::string::npos) << m.raw;
+  EXPECT_EQ(sv.stop(), 0);
+}
+
+TEST(Server, AFullQueueGets429) {
+  ServerProcess sv("--max-batch 1 --max-queue 1");
+  ASSERT_GT(sv.port, 0);
+  std::atomic<int> ok{0}, busy{0}, other{0};
+  std::vector<std::thread> th;
+  for (int k = 0; k < 6; k++)
+    th.emplace_back([&] {
+      Reply r = post(sv.port, "/v1/completions",
+                     json{{"prompt", "98765+4321="}, {"max_tokens", 150}, {"temperature", 0}});
+      if (r.status == 200) ok++;
+      else if (r.status == 429 && r.body["error"]["code"] == "rate_limit_exceeded") busy++;
+      else other++;
+    });
+  for (auto& t : th) t.join();
+  EXPECT_GE(ok.load(), 1);
+  EXPECT_GE(busy.load(), 1);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(sv.stop(), 0);
+}
+
+TEST(Server, SigtermFinishesTheRequestsInFlight) {
+  ServerProcess sv("");
+  ASSERT_GT(sv.port, 0);
+  Stream s;
+  std::thread client([&] {
+    s = post_stream(sv.port, "/v1/completions",
+                    json{{"prompt", "98765+4321="}, {"max_tokens", 200}, {"temperature", 0}});
+  });
+  // wait until the request is decoding, then ask the server to stop
+  for (int i = 0; i < 200; i++) {
+    if (get(sv.port, "/metrics").raw.find("softslm_live_requests 1") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(sv.stop(), 0);
+  client.join();
+  EXPECT_EQ(s.status, 200);
+  EXPECT_TRUE(s.done);
+  ASSERT_FALSE(s.events.empty());
+  EXPECT_EQ(s.events.back()["choices"][0]["answer"], "103086");
+}
+
+TEST(Server, BadCommandLines) {
+  RunResult r = run_cli("serve -m /nonexistent/model --port 0");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_EQ(r.out.rfind("softslm: error: ", 0), 0u) << r.out;
+  ServerProcess sv("");
+  ASSERT_GT(sv.port, 0);
+  RunResult busy = run_cli("serve -m " + kModel + " --port " + std::to_string(sv.port));
+  EXPECT_EQ(busy.exit_code, 1) << busy.out;
+  EXPECT_NE(busy.out.find("cannot listen"), std::string::npos) << busy.out;
+  RunResult mb = run_cli("serve -m " + kModel + " --max-batch 0");
+  EXPECT_EQ(mb.exit_code, 1) << mb.out;
+  EXPECT_NE(mb.out.find("--max-batch"), std::string::npos) << mb.out;
+}
+
+}  // namespace
