@@ -12,5 +12,6 @@ void register_tokenizer(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_report(CLI::App& app);
 void register_data(CLI::App& app);
+void register_export(CLI::App& app);
 
 }  // namespace softslm
