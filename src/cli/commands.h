@@ -13,5 +13,6 @@ void register_eval(CLI::App& app);
 void register_report(CLI::App& app);
 void register_data(CLI::App& app);
 void register_serve(CLI::App& app);
+void register_export(CLI::App& app);
 
 }  // namespace softslm

@@ -16,7 +16,7 @@
 namespace {
 
 constexpr const char* kCommands =
-    "train, generate, score, bench, tokenizer, eval, report, viz, data, serve";
+    "train, generate, score, bench, tokenizer, eval, report, viz, data, serve, export";
 
 // One line: newlines and tabs in a message (CLI11's, a library's) become spaces.
 std::string one_line(std::string s) {
@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   softslm::register_report(app);
   softslm::register_data(app);
   softslm::register_serve(app);
+  softslm::register_export(app);
   // an unknown command: CLI11 would only say that a subcommand is required
   if (argc >= 2 && argv[1][0] != '-') {
     bool known = true;
