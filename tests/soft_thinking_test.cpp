@@ -561,3 +561,100 @@ TEST(SoftThinking, ConceptBackwardMatchesFiniteDifferencesThroughTheFilters) {
   expect_error([&] { concept_backward(s.w, s.ids, dw.data(), 0.0f, dlogits.data()); },
                "temperature");
 }
+
+// Continuous batching: sequences with different modes and params join a running Decoder at
+// different steps, into slots freed by others, and one is cancelled; each gives exactly what
+// it gives decoded alone, and the logprobs it records are those of its own logits.
+TEST(Decoder, SequencesJoiningMidwayEqualEachAlone) {
+  auto w = inference_weights_create(tiny_model(), Dtype::kF32);
+  std::vector<DecodeRequest> reqs(5);
+  const ThinkMode modes[] = {ThinkMode::kThinkTags, ThinkMode::kOff, ThinkMode::kEntropyGate,
+                             ThinkMode::kThinkTags, ThinkMode::kOff};
+  for (int i = 0; i < 5; i++) {
+    reqs[i].prompt = {1 + i, 2 + i, 3};
+    reqs[i].params = soft_params(modes[i]);
+    reqs[i].params.seed = 40 + i;
+    reqs[i].params.max_new_tokens = 6 + 3 * i;
+    reqs[i].params.soft.sampler.gumbel = i == 3;
+    reqs[i].params.sampler.temperature = i == 4 ? 0.0f : 1.0f;
+    reqs[i].logprobs = 2;
+  }
+  reqs[3].prompt_logprobs = true;
+  Decoder d = decoder_create(w, 2);  // two slots for five sequences
+  std::vector<SeqResult> got(5);
+  std::vector<std::vector<TokenLogprob>> lps(5);
+  std::vector<int> slot_of(5, -1);
+  int next = 0, steps = 0;
+  // one joins every other step while a slot is free
+  while (next < 5 || decoder_live(d) > 0) {
+    if (next < 5 && steps % 2 == 0) {
+      const int s = decoder_add(d, reqs[next]);
+      if (s >= 0) slot_of[next++] = s;
+    }
+    for (int s : decoder_step(d))
+      for (int i = 0; i < 5; i++)
+        if (slot_of[i] == s) {
+          got[i] = d.slots[s].res;
+          lps[i] = d.slots[s].logprobs;
+          slot_of[i] = -1;
+          decoder_release(d, s);
+        }
+    steps++;
+    ASSERT_LT(steps, 500);
+  }
+  EXPECT_EQ(decoder_free(d), 2);
+  for (int i = 0; i < 5; i++) {
+    SeqResult alone = generate(w, {reqs[i].prompt}, reqs[i].params)[0];
+    EXPECT_EQ(got[i].tokens, alone.tokens) << i;
+    EXPECT_EQ(got[i].entropy, alone.entropy) << i;
+    EXPECT_EQ(got[i].stop_reason, alone.stop_reason) << i;
+    ASSERT_EQ(lps[i].size(), got[i].tokens.size()) << i;
+    for (const TokenLogprob& t : lps[i]) {
+      EXPECT_LE(t.logprob, 0.0f);
+      ASSERT_EQ(t.top_ids.size(), 2u);
+      EXPECT_GE(t.top_logprobs[0], t.top_logprobs[1]);
+      EXPECT_GE(t.top_logprobs[0], t.logprob);
+    }
+  }
+  // greedy: the emitted token is the most probable one
+  for (const TokenLogprob& t : lps[4]) EXPECT_EQ(t.token, t.top_ids[0]);
+
+  // a cancelled sequence stops at once and frees its slot; the other is untouched
+  Decoder c = decoder_create(w, 2);
+  const int a = decoder_add(c, reqs[0]), b = decoder_add(c, reqs[1]);
+  EXPECT_EQ(decoder_add(c, reqs[2]), -1) << "no free slot";
+  decoder_step(c);
+  decoder_cancel(c, a);
+  EXPECT_EQ(c.slots[a].res.stop_reason, "cancelled");
+  EXPECT_EQ(decoder_live(c), 1);
+  while (decoder_live(c) > 0) decoder_step(c);
+  EXPECT_EQ(c.slots[b].res.tokens, generate(w, {reqs[1].prompt}, reqs[1].params)[0].tokens);
+  decoder_release(c, a);
+  EXPECT_EQ(decoder_free(c), 1);
+}
+
+TEST(Decoder, PromptLogprobsEqualAFullForward) {
+  auto w = inference_weights_create(tiny_model(), Dtype::kF32);
+  DecodeRequest r;
+  r.prompt = {5, 9, 2, 30, 7};
+  r.params = soft_params(ThinkMode::kOff);
+  r.params.max_new_tokens = 0;
+  r.prompt_logprobs = true;
+  r.logprobs = 0;
+  Decoder d = decoder_create(w, 1);
+  ASSERT_EQ(decoder_add(d, r), 0);
+  EXPECT_EQ(decoder_step(d), std::vector<int>{0});
+  const auto& lp = d.slots[0].prompt_logprobs;
+  ASSERT_EQ(lp.size(), 4u);
+  Transformer tr = transformer_create(w, 1);
+  std::vector<int> seq(5, 0), pos = {0, 1, 2, 3, 4};
+  std::vector<float> logits(5 * kV);
+  transformer_forward_tokens(tr, 5, seq.data(), pos.data(), r.prompt.data(), 5, nullptr, logits.data());
+  for (int t = 0; t < 4; t++) {
+    const float* l = logits.data() + t * kV;
+    double z = 0;
+    for (int v = 0; v < kV; v++) z += std::exp((double)l[v]);
+    EXPECT_NEAR(lp[t].logprob, l[r.prompt[t + 1]] - std::log(z), 1e-5) << t;
+    EXPECT_EQ(lp[t].token, r.prompt[t + 1]);
+  }
+}
