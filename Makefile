@@ -10,7 +10,7 @@ PYTHON ?= /usr/bin/python3  # Debian's, where scripts/setup --with-torch install
 
 TASK_DATA = data/tasks
 
-.PHONY: all setup build run test bench bench-torch clean task-data cot-model default-model results \
+.PHONY: all setup build run test bench bench-server bench-torch clean task-data cot-model default-model results \
 	select-default results-recipes \
 	model-internalize model-self-feed model-latent-hidden model-latent-concept model-soft-targets \
 	fuzz test-asan
@@ -58,6 +58,11 @@ fuzz: setup
 
 bench: build
 	$(SOFTSLM) bench
+
+# softslm serve under 1, 8, 32 and 128 concurrent clients against softslm eval's in-process
+# batched decode of the same prompts, in one run (bench/server_load.py)
+bench-server: build
+	$(PYTHON) bench/server_load.py --softslm $(SOFTSLM)
 
 # softslm and the same model in PyTorch eager, same machine, same run (installs python3-torch)
 bench-torch: build

@@ -263,76 +263,15 @@ int decoder_free(const Decoder& d) {
   return n;
 }
 
-namespace {
-
-// Prefill of every slot added since the last step, in one forward: each slot's logits of its
-// last prompt row (and, for prompt_logprobs, of every row). Appends the slots that are done
-// at once (max_new_tokens 0) to `finished`.
-void decoder_prefill(Decoder& d, std::vector<int>& finished) {
-  const Model& m = *d.w->model;
-  const int V = m.cfg.vocab_size, C = m.cfg.n_embd;
-  std::vector<int> pre;
-  d.seq.clear();
-  d.pos.clear();
-  d.in.clear();
-  d.out_rows.clear();
-  std::vector<int> last_out;  // per pre slot: its last row's index among the output rows
-  for (int s = 0; s < (int)d.slots.size(); s++) {
-    DecodeSlot& q = d.slots[s];
-    if (!q.used || q.prefilled || q.done) continue;
-    pre.push_back(s);
-    const std::vector<int>& pr = q.req.prompt;
-    const int n = q.pos, first = (int)d.in.size();
-    for (int t = 0; t < n; t++) {
-      d.seq.push_back(s);
-      d.pos.push_back(t);
-      d.in.push_back(StepInput::of_token(t < (int)pr.size() ? pr[t] : q.req.params.think_open_id));
-      if (q.req.prompt_logprobs && t < n - 1) d.out_rows.push_back(first + t);
-    }
-    last_out.push_back((int)d.out_rows.size());
-    d.out_rows.push_back((int)d.in.size() - 1);
-  }
-  if (pre.empty()) return;
-  const int R = (int)d.in.size(), n_out = (int)d.out_rows.size();
-  d.x.resize((size_t)R * C);
-  TokenEmbedding emb = TokenEmbedding::of(m);
-  for (int r = 0; r < R; r++) step_input_embed(emb, d.in[r], d.x.data() + (size_t)r * C);
-  d.step_logits.resize((size_t)n_out * V);
-  transformer_forward(d.tr, R, d.seq.data(), d.pos.data(), d.x.data(), n_out, d.out_rows.data(),
-                      d.step_logits.data());
-  for (size_t i = 0; i < pre.size(); i++) {
-    const int s = pre[i], o = last_out[i];
-    DecodeSlot& q = d.slots[s];
-    std::copy_n(d.step_logits.data() + (size_t)o * V, V, d.logits.data() + (size_t)s * V);
-    std::copy_n(d.tr.st.hidden.data() + (size_t)o * C, C, d.hidden.data() + (size_t)s * C);
-    if (q.req.prompt_logprobs) {  // rows o - (n - 1) .. o - 1 predict prompt tokens 1 .. n - 1
-      const int n = q.pos, Vs = sampled_vocab(m, q.req.params);
-      const std::vector<int>& pr = q.req.prompt;
-      for (int t = 1; t < n; t++) {
-        const int tok = t < (int)pr.size() ? pr[t] : q.req.params.think_open_id;
-        q.prompt_logprobs.push_back(token_logprob(d.step_logits.data() + (size_t)(o - n + t) * V,
-                                                  Vs, tok, std::max(0, q.req.logprobs)));
-      }
-    }
-    q.prefilled = true;
-    if (q.req.params.max_new_tokens == 0) {
-      q.done = true;
-      q.res.stop_reason = "max_new_tokens";
-      finished.push_back(s);
-    }
-  }
-}
-
-}  // namespace
-
 std::vector<int> decoder_step(Decoder& d) {
   const Model& m = *d.w->model;
   const int V = m.cfg.vocab_size, C = m.cfg.n_embd, n_ctx = m.cfg.n_ctx;
   std::vector<int> finished;
-  decoder_prefill(d, finished);
   d.seq.clear();
   d.pos.clear();
   d.in.clear();
+  d.out_rows.clear();
+  // 1. every live sequence: one generated token, and the next input it is fed
   SoftSample smp;
   for (int s = 0; s < (int)d.slots.size(); s++) {
     DecodeSlot& q = d.slots[s];
@@ -363,24 +302,72 @@ std::vector<int> decoder_step(Decoder& d) {
       finished.push_back(s);
       continue;
     }
+    d.out_rows.push_back((int)d.in.size());
     d.seq.push_back(s);
     d.pos.push_back(q.pos++);
     d.in.push_back(std::move(next));
   }
-  if (d.seq.empty()) return finished;
-  const int R = (int)d.seq.size();
-  d.step_logits.resize((size_t)R * V);
-  d.x_next.resize((size_t)R * C);
-  transformer_step(d.tr, R, d.seq.data(), d.pos.data(), d.in.data(), d.step_logits.data(),
-                   d.x_next.data());
-  for (int r = 0; r < R; r++) {
+  const int n_step = (int)d.in.size();
+  // 2. the prompts of the sequences added since the last step join the same forward: every
+  // prompt row, logits of the last (of every one with prompt_logprobs)
+  std::vector<int> pre, pre_first;  // slots, and each one's first row
+  for (int s = 0; s < (int)d.slots.size(); s++) {
+    DecodeSlot& q = d.slots[s];
+    if (!q.used || q.prefilled || q.done) continue;
+    pre.push_back(s);
+    pre_first.push_back((int)d.in.size());
+    const std::vector<int>& pr = q.req.prompt;
+    for (int t = 0; t < q.pos; t++) {
+      if (q.req.prompt_logprobs || t == q.pos - 1) d.out_rows.push_back((int)d.in.size());
+      d.seq.push_back(s);
+      d.pos.push_back(t);
+      d.in.push_back(StepInput::of_token(t < (int)pr.size() ? pr[t] : q.req.params.think_open_id));
+    }
+  }
+  const int R = (int)d.in.size(), n_out = (int)d.out_rows.size();
+  if (R == 0) return finished;
+  // 3. one forward: inputs embedded (tokens, concepts, vectors), then the transformer
+  d.x.resize((size_t)R * C);
+  TokenEmbedding emb = TokenEmbedding::of(m);
+  for (int r = 0; r < R; r++) step_input_embed(emb, d.in[r], d.x.data() + (size_t)r * C);
+  d.step_logits.resize((size_t)n_out * V);
+  transformer_forward(d.tr, R, d.seq.data(), d.pos.data(), d.x.data(), n_out, d.out_rows.data(),
+                      d.step_logits.data());
+  // output row o of a row: decode rows come first (o = r); a prefill's rows follow in order
+  for (int r = 0; r < n_step; r++) {
     const int s = d.seq[r];
     std::copy_n(d.step_logits.data() + (size_t)r * V, V, d.logits.data() + (size_t)s * V);
     std::copy_n(d.tr.st.hidden.data() + (size_t)r * C, C, d.hidden.data() + (size_t)s * C);
   }
-  for (int r = 0; r < R; r++) {
+  int o = n_step;
+  for (size_t i = 0; i < pre.size(); i++) {
+    const int s = pre[i];
+    DecodeSlot& q = d.slots[s];
+    const int n = q.pos;
+    if (q.req.prompt_logprobs) {  // output rows o .. o + n - 2 predict prompt tokens 1 .. n - 1
+      const int Vs = sampled_vocab(m, q.req.params);
+      const std::vector<int>& pr = q.req.prompt;
+      for (int t = 1; t < n; t++) {
+        const int tok = t < (int)pr.size() ? pr[t] : q.req.params.think_open_id;
+        q.prompt_logprobs.push_back(token_logprob(d.step_logits.data() + (size_t)(o + t - 1) * V,
+                                                  Vs, tok, std::max(0, q.req.logprobs)));
+      }
+      o += n - 1;
+    }
+    std::copy_n(d.step_logits.data() + (size_t)o * V, V, d.logits.data() + (size_t)s * V);
+    std::copy_n(d.tr.st.hidden.data() + (size_t)o * C, C, d.hidden.data() + (size_t)s * C);
+    o++;
+    q.prefilled = true;
+    if (q.req.params.max_new_tokens == 0) {
+      q.done = true;
+      q.res.stop_reason = "max_new_tokens";
+      finished.push_back(s);
+    }
+  }
+  // 4. the hooks see each stepped sequence's record and the input vector it was fed
+  for (int r = 0; r < n_step; r++) {
     DecodeSlot& q = d.slots[d.seq[r]];
-    if (q.req.hook) q.req.hook(q.rec, d.x_next.data() + (size_t)r * C);
+    if (q.req.hook) q.req.hook(q.rec, d.x.data() + (size_t)r * C);
   }
   return finished;
 }

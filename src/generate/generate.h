@@ -161,16 +161,17 @@ struct Decoder {
   // scratch
   std::vector<int> seq, pos, out_rows;
   std::vector<StepInput> in;
-  std::vector<float> x, step_logits, x_next, probs;
+  std::vector<float> x, step_logits, probs;
 };
 
 Decoder decoder_create(std::shared_ptr<const InferenceWeights> w, int max_seqs);
 // A free slot for the request (validated as generate validates it; throws Error naming the
 // problem), or -1 when every slot is taken. It is prefilled at the next decoder_step.
 int decoder_add(Decoder& d, DecodeRequest req);
-// One step: the prefill of every sequence added since the last step (one forward), then one
-// generated token for every live sequence (one batched forward). Returns the slots that
-// finished in this step (their results are complete; decoder_release frees them).
+// One step: one generated token for every live sequence, and the prefill of every sequence
+// added since the last step, in one batched forward (a prefill's first token comes at the
+// next step). Returns the slots that finished in this step (their results are complete;
+// decoder_release frees them).
 std::vector<int> decoder_step(Decoder& d);
 // Stops a sequence now (stop_reason "cancelled"); its slot stays until decoder_release.
 void decoder_cancel(Decoder& d, int slot);

@@ -25,6 +25,7 @@ void finish_slot(Engine& e, int s) {
     p.prompt_logprobs = std::move(e.dec.slots[s].prompt_logprobs);
     p.done = true;
     job->n_done++;
+    job->version++;
     if (job->n_done == (int)job->seqs.size()) e.stats.live_jobs--;
   }
   job->cv.notify_all();
@@ -68,6 +69,7 @@ void admit(Engine& e) {
         job->error = err.what();
         for (SeqProgress& p : job->out) p.done = true;
         job->n_done = (int)job->seqs.size();
+        job->version++;
       }
       e.stats.live_jobs--;
       job->cv.notify_all();
@@ -104,8 +106,12 @@ void engine_loop(Engine& e) {
     const int live = decoder_live(e.dec);
     e.stats.batch_size = live;
     if (live == 0) continue;
+    size_t tokens_before = 0, tokens_after = 0;
+    for (const DecodeSlot& q : e.dec.slots) tokens_before += q.used ? q.res.tokens.size() : 0;
     std::vector<int> finished = decoder_step(e.dec);
+    for (const DecodeSlot& q : e.dec.slots) tokens_after += q.used ? q.res.tokens.size() : 0;
     e.stats.steps++;
+    e.stats.generated_tokens += tokens_after - tokens_before;
     std::vector<char> is_finished(e.dec.slots.size(), 0);
     for (int s : finished) is_finished[s] = 1;
     const double now = engine_now();
@@ -114,18 +120,21 @@ void engine_loop(Engine& e) {
       if (!q.used) continue;
       auto [job, i] = e.slot_job[s];
       SeqProgress& p = job->out[i];
-      const size_t before = p.res.tokens.size();
-      e.stats.generated_tokens += q.res.tokens.size() - before;
       if (is_finished[s]) {
         finish_slot(e, s);
         continue;
       }
+      if (job->t_first_token == 0 && !q.res.tokens.empty()) {
+        std::lock_guard<std::mutex> lk(job->mu);
+        job->t_first_token = now;
+      }
+      if (!job->watch) continue;  // its handler waits for the end
       {
         std::lock_guard<std::mutex> lk(job->mu);
-        if (job->t_first_token == 0 && !q.res.tokens.empty()) job->t_first_token = now;
         p.res = q.res;
         p.logprobs = q.logprobs;
         p.prompt_logprobs = q.prompt_logprobs;
+        job->version++;
       }
       job->cv.notify_all();
     }
@@ -177,6 +186,7 @@ void engine_cancel(Engine& e, const std::shared_ptr<Job>& job) {
         p.res.stop_reason = "cancelled";
       }
       job->n_done = (int)job->seqs.size();
+      job->version++;
       job->cv.notify_all();
       break;
     }

@@ -31,11 +31,14 @@ struct SeqProgress {
 struct Job {
   std::vector<DecodeRequest> seqs;  // the hook of each is set by the engine (trace)
   bool trace = false;
+  bool watch = false;  // the handler reads progress every step (streaming, stop strings);
+                       // otherwise it learns only of finished sequences
   // progress, guarded by mu; cv is notified after every step that changed it
   std::mutex mu;
   std::condition_variable cv;
   std::vector<SeqProgress> out;  // [seqs]
   int n_done = 0;
+  uint64_t version = 0;    // bumped with every change of out (wait for it to move)
   bool cancelled = false;  // the client went away: free the slots
   std::string error;       // set when the engine refused the job (e.g. shutting down)
   double t_submit = 0, t_first_token = 0;  // seconds (steady clock)

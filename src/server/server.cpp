@@ -666,6 +666,7 @@ struct JobReader {
   std::shared_ptr<Job> job;
   const Request& rq;
   std::vector<ChoiceView> views;
+  uint64_t seen = 0;  // the job's version when read
   bool all_done() const {
     for (const ChoiceView& v : views)
       if (!v.done) return false;
@@ -674,6 +675,7 @@ struct JobReader {
   // reads the progress (under the job's lock); asks the engine to stop matched sequences
   void read() {
     std::lock_guard<std::mutex> lk(job->mu);
+    seen = job->version;
     views.resize(job->out.size());
     for (size_t i = 0; i < job->out.size(); i++) {
       views[i] = view_of(job->out[i], *sv.mi.tok, sv.mi.eos_id, sv.mi.think_open_id,
@@ -681,15 +683,18 @@ struct JobReader {
       if (views[i].stopped && !job->out[i].done) job->out[i].stop_requested = true;
     }
   }
+  // until the job changed since read() (or `seconds` passed)
   void wait(double seconds) {
     std::unique_lock<std::mutex> lk(job->mu);
-    job->cv.wait_for(lk, std::chrono::duration<double>(seconds));
+    job->cv.wait_for(lk, std::chrono::duration<double>(seconds),
+                     [&] { return job->version != seen; });
   }
 };
 
 std::shared_ptr<Job> make_job(const Request& rq) {
   auto job = std::make_shared<Job>();
   job->trace = rq.trace;
+  job->watch = rq.stream || !rq.stops.empty();
   for (size_t p = 0; p < rq.prompts.size(); p++)
     for (int j = 0; j < rq.n; j++) {
       DecodeRequest d;
@@ -812,7 +817,7 @@ void handle_generate(Server& sv, const httplib::Request& req, httplib::Response&
       for (;;) {
         jr.read();
         if (jr.all_done()) break;
-        jr.wait(0.05);
+        jr.wait(1.0);
       }
       if (!job->error.empty()) bad_request(job->error);
       res.set_content(dump(final_response(sv, *rq, jr, id)) + "\n", "application/json");
@@ -923,7 +928,7 @@ void handle_generate(Server& sv, const httplib::Request& req, httplib::Response&
             sink.done();
             return true;
           }
-          jr.wait(0.05);
+          jr.wait(1.0);
           return true;
         },
         [&sv, job, st](bool success) {
@@ -975,6 +980,7 @@ void serve(ServedModel m, const ServeOptions& o, const std::function<void(int)>&
     listen_sock = sock;
   });
   http.set_keep_alive_timeout(2);
+  http.set_tcp_nodelay(true);  // a response's header and body go out at once (no Nagle delay)
   http.Post("/v1/completions", [&](const httplib::Request& q, httplib::Response& r) {
     handle_generate(sv, q, r, false);
   });
