@@ -144,7 +144,7 @@ void run_generate(GenerateArgs& a, bool prompt_given) {
                                        ids.begin() + std::min(ids.size(), start + kMaxBatch));
     GenerateParams bp = p;
     bp.seed = p.seed + start;  // prompt i of the file draws from seed + i, as in one batch
-    StepHook part_hook = [&](const StepRecord& r, const float* x) {
+    StepHook part_hook = [&](const StepRecord& r, float* x) {
       StepRecord g = r;
       g.seq = (int)(r.seq + start);
       hook(g, x);

@@ -330,6 +330,12 @@ std::vector<int> decoder_step(Decoder& d) {
   d.x.resize((size_t)R * C);
   TokenEmbedding emb = TokenEmbedding::of(m);
   for (int r = 0; r < R; r++) step_input_embed(emb, d.in[r], d.x.data() + (size_t)r * C);
+  // the hooks see each stepped sequence's record and the input vector it is fed (and may
+  // change it)
+  for (int r = 0; r < n_step; r++) {
+    DecodeSlot& q = d.slots[d.seq[r]];
+    if (q.req.hook) q.req.hook(q.rec, d.x.data() + (size_t)r * C);
+  }
   d.step_logits.resize((size_t)n_out * V);
   transformer_forward(d.tr, R, d.seq.data(), d.pos.data(), d.x.data(), n_out, d.out_rows.data(),
                       d.step_logits.data());
@@ -363,11 +369,6 @@ std::vector<int> decoder_step(Decoder& d) {
       q.res.stop_reason = "max_new_tokens";
       finished.push_back(s);
     }
-  }
-  // 4. the hooks see each stepped sequence's record and the input vector it was fed
-  for (int r = 0; r < n_step; r++) {
-    DecodeSlot& q = d.slots[d.seq[r]];
-    if (q.req.hook) q.req.hook(q.rec, d.x.data() + (size_t)r * C);
   }
   return finished;
 }

@@ -93,11 +93,13 @@ struct SeqResult {
   std::string error;            // why the sequence was stopped early; "" when it was not
 };
 
-// Called after every generated step; `input` [C] is the vector the model is fed next for
-// this sequence (token or concept embedding, or a latent hidden state, before the position),
-// null when it stops. A latent step's record holds the argmax token (emitted, so that the
+// Called after every generated step, before the model is fed; `input` [C] is the vector the
+// model is fed next for this sequence (token or concept embedding, or a latent hidden state,
+// before the position), null when it stops. The hook may change it: the model is fed what
+// `input` holds when the hook returns (intervention experiments, e.g. a concept token
+// replaced by its top-1). A latent step's record holds the argmax token (emitted, so that the
 // output has one token per position) and, for concept latents, the concept fed.
-using StepHook = std::function<void(const StepRecord& rec, const float* input)>;
+using StepHook = std::function<void(const StepRecord& rec, float* input)>;
 
 // Throws Error on an empty prompt, a prompt that leaves no room in the context, bad params,
 // or think-tags mode with a vocabulary that lacks <think> / </think>.

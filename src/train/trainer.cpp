@@ -554,6 +554,10 @@ TrainResult train_run(const TrainConfig& cfg, const TrainOptions& opt) {
     progress.update(status(step, loss, lr, tok_s), log_now || eval_now);
     if ((cfg.checkpoint_interval > 0 && step % cfg.checkpoint_interval == 0) || last)
       checkpoint(step);
+    if (opt.on_step && !opt.on_step(step, loss, eval_now ? val_loss : NAN) && !last) {
+      checkpoint(step);  // stopped by the caller: as an interrupt
+      stop = true;
+    }
     if (stop) {
       res.interrupted = true;
       break;

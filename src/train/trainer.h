@@ -22,6 +22,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <functional>
 #include <utility>
 #include <vector>
 
@@ -37,6 +38,10 @@ struct TrainOptions {
   bool quiet = false;         // no progress output on stderr
   int tty = -1;               // progress display: -1 detect, 0 plain lines, 1 '\r' redraws
   const std::atomic<bool>* interrupt = nullptr;  // set -> checkpoint and stop after this step
+  // Called after every step (after its evaluation, when it had one) with the step, its
+  // training loss and the validation loss (NaN when not evaluated at this step); returning
+  // false stops the run like an interrupt (checkpoint saved). The Python bindings' progress.
+  std::function<bool(int64_t step, float loss, float val_loss)> on_step;
 };
 
 struct TrainResult {

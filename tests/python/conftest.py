@@ -6,12 +6,17 @@ SOFTSLM_BINARY and SOFTSLM_SOURCE_DIR come from CTest; run by hand with
 import os
 import signal
 import subprocess
+import sys
 
 import pytest
 
 SOURCE_DIR = os.environ.get("SOFTSLM_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 BINARY = os.environ.get("SOFTSLM_BINARY", os.path.join(SOURCE_DIR, "build", "softslm"))
 COT = os.path.join(SOURCE_DIR, "models", "cot")
+# the Python module CMake builds beside the binary (build/python/softslm)
+PYTHON_MODULE_DIR = os.path.join(os.path.dirname(os.path.abspath(BINARY)), "python")
+if os.path.isdir(PYTHON_MODULE_DIR):
+    sys.path.insert(0, PYTHON_MODULE_DIR)
 SAMPLE = os.path.join(SOURCE_DIR, "models", "sample")
 
 
