@@ -32,7 +32,8 @@ test: build
 
 # Hardening (issue 13).
 # make test-asan: the whole project with g++ under ASan + LSan + UBSan (any report is fatal) in
-#   build-asan/ (no AVX2 twin), then the CTest suite there; the CLI tests run the sanitized
+#   build-asan/ (no AVX2 twin, no Python module: an ASan library cannot load into an
+#   uninstrumented python3), then the CTest suite there; the CLI tests run the sanitized
 #   binary too. ASAN_CTEST_ARGS passes extra ctest arguments (e.g. -E 'Slow').
 # make fuzz: clang 14 + libFuzzer harnesses (fuzz/) in build-fuzz/, each target run for
 #   FUZZ_SECONDS (default 60; FUZZ_RUNS caps executions); fails on any crash, leak, timeout
@@ -42,7 +43,7 @@ ASAN_CTEST_ARGS ?=
 SANITIZER_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 test-asan: setup
-	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Asan -DSOFTSLM_AVX2_TWIN=OFF >/dev/null
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Asan -DSOFTSLM_AVX2_TWIN=OFF -DSOFTSLM_PYTHON=OFF >/dev/null
 	@cmake --build $(ASAN_BUILD) -j$(JOBS)
 	cd $(ASAN_BUILD) && $(SANITIZER_ENV) ctest --output-on-failure -j$(JOBS) $(ASAN_CTEST_ARGS)
 
