@@ -312,6 +312,35 @@ TEST(Server, EchoLogprobsEqualScore) {
   EXPECT_EQ(sv.stop(), 0);
 }
 
+TEST(Server, TraceCarriesEveryStepAndItsConcept) {
+  ServerProcess sv("");
+  ASSERT_GT(sv.port, 0);
+  Reply r = post(sv.port, "/v1/completions",
+                 json{{"prompt", "56*78="}, {"max_tokens", 150}, {"seed", 2}, {"trace", true},
+                      {"soft_thinking", {{"max_topk", 3}}}});
+  ASSERT_EQ(r.status, 200) << r.raw;
+  const json& c = r.body["choices"][0];
+  const json& t = c["trace"];
+  ASSERT_TRUE(t.is_array());
+  // one record per generated token (the end of text included), steps in order
+  EXPECT_EQ(t.size(), r.body["usage"]["completion_tokens"].get<size_t>() + 1);
+  int soft = 0;
+  for (size_t i = 0; i < t.size(); i++) {
+    EXPECT_EQ(t[i]["step"], i);
+    soft += t[i]["soft"].get<bool>();
+    double sum = 0;
+    for (const json& e : t[i]["concept"]) sum += e["weight"].get<double>();
+    EXPECT_NEAR(sum, 1.0, 1e-5);
+    EXPECT_LE(t[i]["concept"].size(), 3u);
+  }
+  EXPECT_EQ(soft, c["soft_steps"].get<int>());
+  EXPECT_GT(soft, 0);
+  // without trace: no trace field
+  Reply plain = post(sv.port, "/v1/completions", json{{"prompt", "7+2="}, {"max_tokens", 40}});
+  EXPECT_FALSE(plain.body["choices"][0].contains("trace"));
+  EXPECT_EQ(sv.stop(), 0);
+}
+
 TEST(Server, BadRequestsGetOpenAIErrors) {
   ServerProcess sv("--max-body-kb 4");
   ASSERT_GT(sv.port, 0);
