@@ -272,7 +272,6 @@ std::vector<int> decoder_step(Decoder& d) {
   d.in.clear();
   d.out_rows.clear();
   // 1. every live sequence: one generated token, and the next input it is fed
-  SoftSample smp;
   for (int s = 0; s < (int)d.slots.size(); s++) {
     DecodeSlot& q = d.slots[s];
     if (!q.used || !q.prefilled || q.done) continue;
@@ -289,7 +288,7 @@ std::vector<int> decoder_step(Decoder& d) {
       continue;
     }
     StepInput next;
-    step_sequence(P, q, res, lg, d.hidden.data() + (size_t)s * C, C, Vs, d.probs.data(), smp,
+    step_sequence(P, q, res, lg, d.hidden.data() + (size_t)s * C, C, Vs, d.probs.data(), d.smp,
                   q.rec, next);
     if (q.req.logprobs >= 0)
       q.logprobs.push_back(token_logprob(lg, Vs, res.tokens.back(), q.req.logprobs));

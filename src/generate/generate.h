@@ -164,6 +164,7 @@ struct Decoder {
   std::vector<int> seq, pos, out_rows;
   std::vector<StepInput> in;
   std::vector<float> x, step_logits, probs;
+  SoftSample smp;
 };
 
 Decoder decoder_create(std::shared_ptr<const InferenceWeights> w, int max_seqs);

@@ -20,6 +20,7 @@
 #include "eval/eval.h"
 #include "generate/generate.h"
 #include "generate/soft_config.h"
+#include "generate/trace.h"
 #include "model/checkpoint.h"
 #include "model/transformer.h"
 #include "tasks/tasks.h"
@@ -170,24 +171,14 @@ py::list generate_py(const PyModel& m, const py::list& prompts, const py::dict& 
   for (size_t i = 0; i < res.size(); i++) {
     const SeqResult& r = res[i];
     py::dict d;
-    std::vector<int> think, answer;
-    for (size_t t = 0; t < r.tokens.size(); t++) {
-      if (r.tokens[t] == m.eos_id) break;
-      if (r.thinking[t]) {
-        if (r.tokens[t] != m.think_close) think.push_back(r.tokens[t]);
-      } else {
-        answer.push_back(r.tokens[t]);
-      }
-    }
+    const SeqText st = seq_text(r, m.tok, m.eos_id, m.think_close);
     d["prompt_tokens"] = ids[i];
     d["tokens"] = r.tokens;
     d["entropy"] = floats(r.entropy.data(), r.entropy.size());
     d["thinking_mask"] = std::vector<int>(r.thinking.begin(), r.thinking.end());
-    d["thinking"] = py::bytes(tokenizer_decode(m.tok, think));
-    d["answer"] = py::bytes(tokenizer_decode(m.tok, answer));
-    std::vector<int> all(r.tokens.begin(), r.tokens.end());
-    while (!all.empty() && all.back() == m.eos_id) all.pop_back();
-    d["text"] = py::bytes(tokenizer_decode(m.tok, all));
+    d["thinking"] = py::bytes(st.thinking);
+    d["answer"] = py::bytes(st.answer);
+    d["text"] = py::bytes(st.text);
     d["soft_steps"] = r.thinking_steps;
     d["think_end"] = r.think_end;
     d["stop_reason"] = r.stop_reason;
