@@ -280,6 +280,25 @@ TEST(CheckpointTest, ConfigDefaultsAndNctxFallback) {
   config_save_json(c, tmp / "again.json");
   ModelConfig d = config_load_json(tmp / "again.json");
   EXPECT_EQ(d.n_ctx, 12);
+}
+
+// Hugging Face's GPT2Config keeps GPT-2's ids (50256) on any vocabulary, and allows null: such
+// ids name no token (-1), load, and are written back as null.
+TEST(CheckpointTest, ConfigTokenIdsOutsideTheVocabularyMeanNone) {
+  TempDir tmp;
+  write_file_atomic(tmp / "config.json", R"({"n_embd": 8, "n_layer": 1, "n_head": 2,
+      "vocab_size": 10, "n_positions": 12, "bos_token_id": 50256, "eos_token_id": null})");
+  ModelConfig c = config_load_json(tmp / "config.json");
+  EXPECT_EQ(c.bos_token_id, -1);
+  EXPECT_EQ(c.eos_token_id, -1);
+  config_save_json(c, tmp / "again.json");
+  json j = json::parse(read_file(tmp / "again.json"));
+  EXPECT_TRUE(j["bos_token_id"].is_null());
+  EXPECT_TRUE(j["eos_token_id"].is_null());
+  ModelConfig d = config_load_json(tmp / "again.json");
+  EXPECT_EQ(d.bos_token_id, -1);
+  c.eos_token_id = -2;
+  EXPECT_THROW(config_validate(c), Error);
   EXPECT_EQ(d.vocab_size, 10);
 }
 
@@ -531,7 +550,7 @@ TEST(CheckpointTest, RejectsBadConfig) {
   expect_config_error([](json& c) { c["n_head"] = 3; },
                       {path, "n_embd (8) must be divisible by n_head (3)"});
   expect_config_error([](json& c) { c["n_embd"] = 0; }, {path, "n_embd must be > 0"});
-  expect_config_error([](json& c) { c["eos_token_id"] = 50; }, {path, "eos_token_id 50"});
+  expect_config_error([](json& c) { c["eos_token_id"] = "50"; }, {path, "\"eos_token_id\""});
   expect_config_error([](json& c) { c["layer_norm_epsilon"] = "small"; },
                       {path, "\"layer_norm_epsilon\""});
   expect_config_error([](json& c) { c["tie_word_embeddings"] = false; },

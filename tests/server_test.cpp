@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "test_util.h"
+#include "tokenizer/tokenizer.h"
 
 using namespace softslm::testing;
 using nlohmann::json;
@@ -309,6 +310,52 @@ TEST(Server, EchoLogprobsEqualScore) {
   for (size_t i = 0; i < 5; i++)
     EXPECT_NEAR(gl["token_logprobs"][i].get<double>(),
                 gl["top_logprobs"][i].begin().value().get<double>(), 1e-6);
+  EXPECT_EQ(sv.stop(), 0);
+}
+
+// vLLM's tokenizer endpoints (what lm-evaluation-harness's remote tokenizer uses): /tokenize
+// gives the model's own ids, /detokenize inverts it, /tokenizer_info names the specials; the
+// chat form tokenizes what chat completions would.
+TEST(Server, TokenizerEndpointsAreTheModelsTokenizer) {
+  ServerProcess sv("");
+  ASSERT_GT(sv.port, 0);
+  softslm::Tokenizer tok = softslm::tokenizer_load(kModel);
+  for (std::string text : {"4528+734=<think>8+4=12 c1</think>5262<|endoftext|>", "", " a\nb ",
+                           "\xc3\xa9t\xc3\xa9 12*34"}) {
+    Reply r = post(sv.port, "/tokenize", json{{"prompt", text}, {"add_special_tokens", false}});
+    ASSERT_EQ(r.status, 200) << r.raw;
+    std::vector<int> want = softslm::tokenizer_encode(tok, text, true);
+    EXPECT_EQ(r.body["tokens"].get<std::vector<int>>(), want) << text;
+    EXPECT_EQ(r.body["count"], want.size());
+    EXPECT_EQ(r.body["max_model_len"], 256);
+    Reply d = post(sv.port, "/detokenize", json{{"tokens", want}});
+    ASSERT_EQ(d.status, 200) << d.raw;
+    EXPECT_EQ(d.body["prompt"], text);
+  }
+  Reply info = get(sv.port, "/tokenizer_info");
+  ASSERT_EQ(info.status, 200) << info.raw;
+  EXPECT_EQ(info.body["eos_token"], "<|endoftext|>");
+  EXPECT_EQ(info.body["model_max_length"], 256);
+  EXPECT_NE(info.body["chat_template"].get<std::string>().find("messages"), std::string::npos);
+  // messages: the chat template's prompt, the one chat completions decodes from
+  json msgs = json::array({{{"role", "system"}, {"content", "add"}}, {{"role", "user"}, {"content", "1+2="}}});
+  Reply c = post(sv.port, "/tokenize", json{{"messages", msgs}, {"return_token_strs", true}});
+  ASSERT_EQ(c.status, 200) << c.raw;
+  EXPECT_EQ(c.body["tokens"].get<std::vector<int>>(), softslm::tokenizer_encode(tok, "add\n1+2=", true));
+  EXPECT_EQ(c.body["token_strs"].size(), c.body["tokens"].size());
+  EXPECT_EQ(c.body["token_strs"].back(), "=");
+  Reply chat = post(sv.port, "/v1/chat/completions",
+                    json{{"messages", msgs}, {"max_tokens", 1}, {"temperature", 0}});
+  ASSERT_EQ(chat.status, 200) << chat.raw;
+  EXPECT_EQ(chat.body["usage"]["prompt_tokens"], c.body["count"]);
+  // errors in OpenAI's shape
+  expect_error(post(sv.port, "/tokenize", std::string("{\"prompt\": 5}")), 400, "'prompt' must be a string");
+  expect_error(post(sv.port, "/tokenize", std::string("{}")), 400, "exactly one of 'prompt' and 'messages'");
+  expect_error(post(sv.port, "/tokenize", std::string("{\"prompt\": \"a\", \"model\": \"x\"}")), 404, "'x' not found");
+  expect_error(post(sv.port, "/tokenize", std::string("{\"prompt\": \"a\", \"extra\": 1}")), 400, "unknown parameter 'extra'");
+  expect_error(post(sv.port, "/tokenize", std::string("[1")), 400, "malformed JSON");
+  expect_error(post(sv.port, "/detokenize", std::string("{\"tokens\": [1, 259]}")), 400, "[0, 259)");
+  expect_error(post(sv.port, "/detokenize", std::string("{\"tokens\": \"ab\"}")), 400, "'tokens'");
   EXPECT_EQ(sv.stop(), 0);
 }
 

@@ -95,6 +95,11 @@ uint32_t gguf_file_type(GgufDtype d) {
   return 0;
 }
 
+// config.json's id, or the tokenizer's <|endoftext|> where config.json names none (-1).
+static int id_or_end_of_text(int id, const Tokenizer& tok) {
+  return id >= 0 ? id : tokenizer_special_id(tok, kEndOfText);
+}
+
 std::vector<GgufKv> gguf_gpt2_metadata(const Model& m, const Tokenizer& tok,
                                        const std::string& name, GgufDtype dtype) {
   const ModelConfig& c = m.cfg;
@@ -120,8 +125,8 @@ std::vector<GgufKv> gguf_gpt2_metadata(const Model& m, const Tokenizer& tok,
       {"tokenizer.ggml.tokens", gguf_string_array(std::move(tokens))},
       {"tokenizer.ggml.token_type", gguf_int32_array(types)},
       {"tokenizer.ggml.merges", gguf_string_array(std::move(merges))},
-      {"tokenizer.ggml.bos_token_id", gguf_uint32(c.bos_token_id)},
-      {"tokenizer.ggml.eos_token_id", gguf_uint32(c.eos_token_id)},
+      {"tokenizer.ggml.bos_token_id", gguf_uint32(id_or_end_of_text(c.bos_token_id, tok))},
+      {"tokenizer.ggml.eos_token_id", gguf_uint32(id_or_end_of_text(c.eos_token_id, tok))},
       {"tokenizer.ggml.add_bos_token", gguf_bool(false)},
   };
 }
@@ -171,10 +176,10 @@ GgufExportSummary gguf_export_gpt2(const Model& m, const Tokenizer& tok, const s
   const int n_tok = tokenizer_vocab_size(tok);
   check(n_tok <= c.vocab_size, path, ": the tokenizer has ", n_tok,
         " ids but the model's vocab_size is ", c.vocab_size);
-  check(c.bos_token_id >= 0 && c.bos_token_id < c.vocab_size && c.eos_token_id >= 0 &&
-            c.eos_token_id < c.vocab_size,
-        path, ": bos_token_id ", c.bos_token_id, " / eos_token_id ", c.eos_token_id,
-        " outside the vocabulary (", c.vocab_size, ")");
+  const int bos = id_or_end_of_text(c.bos_token_id, tok), eos = id_or_end_of_text(c.eos_token_id, tok);
+  check(bos >= 0 && bos < c.vocab_size && eos >= 0 && eos < c.vocab_size, path, ": bos_token_id ",
+        bos, " / eos_token_id ", eos, " outside the vocabulary (", c.vocab_size,
+        "), and the tokenizer has no ", kEndOfText, " to use instead");
   GgufExportSummary s;
   std::vector<GgufTensorData> tensors = gguf_gpt2_tensors(m, dtype, &s.n_fallback);
   std::string bytes = gguf_serialize(gguf_gpt2_metadata(m, tok, name, dtype), tensors);

@@ -48,7 +48,8 @@ uint32_t gguf_file_type(GgufDtype d);
 // llama_token_type values written in tokenizer.ggml.token_type
 constexpr int32_t kGgufTokenNormal = 1, kGgufTokenControl = 3, kGgufTokenUnused = 5;
 
-// The metadata above; bos and eos are config.json's ids.
+// The metadata above; bos and eos are config.json's ids (the tokenizer's <|endoftext|> where
+// config.json names none).
 std::vector<GgufKv> gguf_gpt2_metadata(const Model& m, const Tokenizer& tok,
                                        const std::string& name, GgufDtype dtype);
 // The tensors above, in that order. *n_fallback (when given) counts the q8_0 weights written as

@@ -36,6 +36,14 @@ int json_int(const json& j, const char* key, const std::string& path, std::optio
   return (int)x;
 }
 
+// Optional token-id field: 0 when absent (GPT2Config's old default), -1 when null or outside
+// [0, vocab_size).
+int token_id_or_none(const json& j, const char* key, const std::string& path, int vocab_size) {
+  if (j.contains(key) && j[key].is_null()) return -1;
+  int id = json_int(j, key, path, 0);
+  return id >= 0 && id < vocab_size ? id : -1;
+}
+
 // Optional string field that must be one of `allowed`.
 void json_expect_string(const json& j, const char* key, const std::string& path,
                         std::initializer_list<const char*> allowed) {
@@ -173,8 +181,11 @@ ModelConfig config_parse_json(const std::string& text, const std::string& path) 
   check(has_pos || (j.contains("n_ctx") && !j["n_ctx"].is_null()), path,
         ": missing required field \"n_positions\" (or \"n_ctx\")");
   cfg.n_ctx = json_int(j, has_pos ? "n_positions" : "n_ctx", path, std::nullopt);
-  cfg.bos_token_id = json_int(j, "bos_token_id", path, 0);
-  cfg.eos_token_id = json_int(j, "eos_token_id", path, 0);
+  // Hugging Face's GPT2Config keeps GPT-2's 50256 for any vocabulary: an id outside this model's
+  // vocabulary (or null) names no token, kept as -1 (generation then stops on the tokenizer's
+  // <|endoftext|>, or never).
+  cfg.bos_token_id = token_id_or_none(j, "bos_token_id", path, cfg.vocab_size);
+  cfg.eos_token_id = token_id_or_none(j, "eos_token_id", path, cfg.vocab_size);
   if (j.contains("layer_norm_epsilon") && !j["layer_norm_epsilon"].is_null()) {
     const json& v = j["layer_norm_epsilon"];
     check(v.is_number(), path, ": field \"layer_norm_epsilon\" must be a number (got ", v.dump(),
@@ -216,8 +227,8 @@ void config_save_json(const ModelConfig& cfg, const std::string& path) {
       {"embd_pdrop", 0.0},
       {"attn_pdrop", 0.0},
       {"initializer_range", 0.02},
-      {"bos_token_id", cfg.bos_token_id},
-      {"eos_token_id", cfg.eos_token_id},
+      {"bos_token_id", cfg.bos_token_id >= 0 ? json(cfg.bos_token_id) : json(nullptr)},
+      {"eos_token_id", cfg.eos_token_id >= 0 ? json(cfg.eos_token_id) : json(nullptr)},
       {"tie_word_embeddings", true},
       {"scale_attn_weights", true},
       {"use_cache", true},

@@ -11,7 +11,7 @@ struct ModelConfig {
   int n_layer = 6;    // L
   int n_head = 8;     // NH; head size = C / NH
   float layer_norm_epsilon = 1e-5f;
-  int bos_token_id = 0;
+  int bos_token_id = 0;  // -1: none (config.json: null, or an id outside the vocabulary)
   int eos_token_id = 0;
 };
 

@@ -19,10 +19,10 @@ void config_validate(const ModelConfig& c) {
         c.n_head, ")");
   check(c.layer_norm_epsilon > 0 && std::isfinite(c.layer_norm_epsilon),
         "config: layer_norm_epsilon must be > 0 (got ", c.layer_norm_epsilon, ")");
-  check(c.bos_token_id >= 0 && c.bos_token_id < c.vocab_size, "config: bos_token_id ",
-        c.bos_token_id, " outside the vocabulary [0, ", c.vocab_size, ")");
-  check(c.eos_token_id >= 0 && c.eos_token_id < c.vocab_size, "config: eos_token_id ",
-        c.eos_token_id, " outside the vocabulary [0, ", c.vocab_size, ")");
+  check(c.bos_token_id >= -1 && c.bos_token_id < c.vocab_size, "config: bos_token_id ",
+        c.bos_token_id, " outside the vocabulary [0, ", c.vocab_size, ") (-1: none)");
+  check(c.eos_token_id >= -1 && c.eos_token_id < c.vocab_size, "config: eos_token_id ",
+        c.eos_token_id, " outside the vocabulary [0, ", c.vocab_size, ") (-1: none)");
 }
 
 std::array<size_t, kNumParamTensors> param_sizes(const ModelConfig& cfg) {

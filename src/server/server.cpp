@@ -177,6 +177,16 @@ std::vector<int> encode_prompt(const std::string& text, const ModelInfo& mi) {
   return ids;
 }
 
+// "model", where given, must name the model served (404 otherwise).
+void check_model(const json& body, const ModelInfo& mi) {
+  if (!body.contains("model") || body["model"].is_null()) return;
+  if (!body["model"].is_string()) bad_request("'model' must be a string", "model");
+  const std::string m = body["model"];
+  if (m != mi.name)
+    throw ApiError{404, "invalid_request_error",
+                   "model '" + m + "' not found; this server serves '" + mi.name + "'", "model"};
+}
+
 Request parse_request(const json& body, bool chat, const ModelInfo& mi, uint64_t default_seed) {
   if (!body.is_object()) bad_request("the request body must be a JSON object");
   static const std::set<std::string> common = {
@@ -195,13 +205,7 @@ Request parse_request(const json& body, bool chat, const ModelInfo& mi, uint64_t
   Request r;
   r.chat = chat;
   auto has = [&](const char* k) { return body.contains(k) && !body[k].is_null(); };
-  if (has("model")) {
-    if (!body["model"].is_string()) bad_request("'model' must be a string", "model");
-    const std::string m = body["model"];
-    if (m != mi.name)
-      throw ApiError{404, "invalid_request_error",
-                     "model '" + m + "' not found; this server serves '" + mi.name + "'", "model"};
-  }
+  check_model(body, mi);
   // parameters accepted only at their neutral values
   if (has("presence_penalty") && num(body["presence_penalty"], "presence_penalty") != 0)
     bad_request("'presence_penalty' is not supported (only 0)", "presence_penalty");
@@ -943,6 +947,104 @@ void handle_generate(Server& sv, const httplib::Request& req, httplib::Response&
   }
 }
 
+// ---- tokenizer endpoints (vLLM's shape; lm-evaluation-harness's remote tokenizer) --------
+
+// The chat template above as Jinja (for clients that render it themselves).
+std::string chat_template_jinja(const ModelInfo& mi) {
+  const std::string eos = mi.eos_id >= 0 ? tokenizer_decode(*mi.tok, &mi.eos_id, 1) : "";
+  return "{% for m in messages %}{{ m['content'] }}"
+         "{% if m['role'] in ['system', 'developer'] %}{{ '\\n' }}"
+         "{% elif m['role'] == 'assistant' %}{{ '" + eos + "' }}{% endif %}{% endfor %}";
+}
+
+// Parses a JSON object body with only `allowed` keys; checks "model".
+json object_body(const httplib::Request& req, const std::set<std::string>& allowed,
+                 const ModelInfo& mi) {
+  json body;
+  try {
+    body = json::parse(req.body);
+  } catch (const json::exception& e) {
+    bad_request("malformed JSON in the request body (" + library_message(e) + ")");
+  }
+  if (!body.is_object()) bad_request("the request body must be a JSON object");
+  for (auto it = body.begin(); it != body.end(); ++it)
+    if (!allowed.count(it.key())) bad_request("unknown parameter '" + it.key() + "'", it.key());
+  check_model(body, mi);
+  return body;
+}
+
+// POST /tokenize {"prompt": "..."} or {"messages": [...]} (the chat template applied)
+//   -> {"count", "max_model_len", "tokens"[, "token_strs"]}.
+// add_special_tokens is accepted and changes nothing: GPT-2 adds no BOS; special tokens written
+// in the text (<|endoftext|>, <think>) are always their ids, as in the completions endpoints.
+json tokenize_response(const json& body, const ModelInfo& mi) {
+  const bool has_prompt = body.contains("prompt"), has_messages = body.contains("messages");
+  if (has_prompt == has_messages) bad_request("give exactly one of 'prompt' and 'messages'");
+  std::string text;
+  if (has_prompt) {
+    if (!body["prompt"].is_string()) bad_request("'prompt' must be a string", "prompt");
+    text = body["prompt"];
+  } else {
+    text = chat_prompt(body["messages"], mi);
+  }
+  for (const char* k : {"add_special_tokens", "add_generation_prompt", "return_token_strs"})
+    if (body.contains(k)) boolean(body[k], k);
+  std::vector<int> ids = tokenizer_encode(*mi.tok, text, /*allow_special=*/true);
+  json out = {{"count", ids.size()}, {"max_model_len", mi.n_ctx}, {"tokens", ids}};
+  if (body.value("return_token_strs", false)) {
+    json strs = json::array();
+    for (int id : ids) strs.push_back(tokenizer_decode(*mi.tok, &id, 1));
+    out["token_strs"] = strs;
+  }
+  return out;
+}
+
+// POST /detokenize {"tokens": [ids]} -> {"prompt": "..."}.
+json detokenize_response(const json& body, const ModelInfo& mi) {
+  if (!body.contains("tokens") || !body["tokens"].is_array())
+    bad_request("'tokens' (an array of token ids) is required", "tokens");
+  std::vector<int> ids;
+  for (const json& t : body["tokens"]) {
+    if (!t.is_number_integer() || t.get<long long>() < 0 || t.get<long long>() >= mi.vocab_limit)
+      bad_request("'tokens' must be integers in [0, " + std::to_string(mi.vocab_limit) + ") (got " +
+                      dump(t) + ")",
+                  "tokens");
+    ids.push_back(t.get<int>());
+  }
+  return {{"prompt", tokenizer_decode(*mi.tok, ids.data(), ids.size())}};
+}
+
+// GET /tokenizer_info: what a client needs to tokenize as the server does.
+json tokenizer_info(const ModelInfo& mi) {
+  const std::string eos = mi.eos_id >= 0 ? tokenizer_decode(*mi.tok, &mi.eos_id, 1) : "";
+  return {{"tokenizer_class", "GPT2TokenizerFast"},
+          {"eos_token", mi.eos_id >= 0 ? json(eos) : json(nullptr)},
+          {"bos_token", mi.eos_id >= 0 ? json(eos) : json(nullptr)},
+          {"pad_token", nullptr},
+          {"unk_token", nullptr},
+          {"add_bos_token", false},
+          {"model_max_length", mi.n_ctx},
+          {"vocab_size", mi.vocab_limit},
+          {"chat_template", chat_template_jinja(mi)}};
+}
+
+// Runs a JSON endpoint: 200 with f(body), or the error in OpenAI's shape.
+void handle_json(Server& sv, const httplib::Request& req, httplib::Response& res,
+                 const char* endpoint, const std::set<std::string>& allowed,
+                 json (*f)(const json&, const ModelInfo&)) {
+  try {
+    json out = f(object_body(req, allowed, sv.mi), sv.mi);
+    res.set_content(dump(out) + "\n", "application/json");
+    sv.metrics.request(endpoint, 200);
+  } catch (const ApiError& e) {
+    send_error(res, e);
+    sv.metrics.request(endpoint, e.status);
+  } catch (const Error& e) {
+    send_error(res, ApiError{400, "invalid_request_error", e.what(), ""});
+    sv.metrics.request(endpoint, 400);
+  }
+}
+
 }  // namespace
 
 void serve(ServedModel m, const ServeOptions& o, const std::function<void(int)>& on_listening) {
@@ -994,6 +1096,19 @@ void serve(ServedModel m, const ServeOptions& o, const std::function<void(int)>&
     r.set_content(dump({{"object", "list"}, {"data", json::array({model})}}) + "\n", "application/json");
     sv.metrics.request("/v1/models", 200);
   });
+  http.Post("/tokenize", [&](const httplib::Request& q, httplib::Response& r) {
+    handle_json(sv, q, r, "/tokenize",
+                {"model", "prompt", "messages", "add_special_tokens", "add_generation_prompt",
+                 "return_token_strs"},
+                tokenize_response);
+  });
+  http.Post("/detokenize", [&](const httplib::Request& q, httplib::Response& r) {
+    handle_json(sv, q, r, "/detokenize", {"model", "tokens"}, detokenize_response);
+  });
+  http.Get("/tokenizer_info", [&](const httplib::Request&, httplib::Response& r) {
+    r.set_content(dump(tokenizer_info(sv.mi)) + "\n", "application/json");
+    sv.metrics.request("/tokenizer_info", 200);
+  });
   http.Get("/health", [&](const httplib::Request&, httplib::Response& r) {
     r.status = sv.draining ? 503 : 200;
     r.set_content(sv.draining ? "{\"status\":\"shutting down\"}\n" : "{\"status\":\"ok\"}\n",
@@ -1007,8 +1122,8 @@ void serve(ServedModel m, const ServeOptions& o, const std::function<void(int)>&
     ApiError e{r.status, "invalid_request_error", "", ""};
     if (r.status == 404)
       e.message = "no route " + q.method + " " + q.path +
-                  " (POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET "
-                  "/health, GET /metrics)";
+                  " (POST /v1/completions, POST /v1/chat/completions, GET /v1/models, POST "
+                  "/tokenize, POST /detokenize, GET /tokenizer_info, GET /health, GET /metrics)";
     else if (r.status == 413)
       e.message = "the request body is larger than " + std::to_string(o.max_body) +
                   " bytes (--max-body)";
