@@ -65,13 +65,19 @@ bench: build
 bench-server: build
 	$(PYTHON) bench/server_load.py --softslm $(SOFTSLM)
 
-# softslm and the same model in PyTorch eager, same machine, same run (installs python3-torch)
+# softslm and the same model in PyTorch eager, same machine, same run: Debian's python3-torch
+# on OpenBLAS (libopenblas0-pthread; without it Debian's torch runs on the reference BLAS) and
+# PyPI's current torch (MKL) from .venv; each prints the BLAS it runs on. Installs both
+# (scripts/setup --with-torch --with-hf).
 bench-torch: build
-	scripts/setup --with-torch
+	scripts/setup --with-torch --with-hf
 	$(PYTHON) bench/torch_reference.py --parity --model models/sample --softslm $(SOFTSLM)
+	.venv/bin/python bench/torch_reference.py --parity --model models/sample --softslm $(SOFTSLM)
 	$(SOFTSLM) bench --json > $(BUILD)/bench-softslm.json
 	$(PYTHON) bench/torch_reference.py --bench --json > $(BUILD)/bench-torch.json
-	$(PYTHON) bench/compare.py $(BUILD)/bench-softslm.json $(BUILD)/bench-torch.json
+	.venv/bin/python bench/torch_reference.py --bench --json > $(BUILD)/bench-torch-pypi.json
+	$(PYTHON) bench/compare.py $(BUILD)/bench-softslm.json $(BUILD)/bench-torch.json \
+	  $(BUILD)/bench-torch-pypi.json
 
 # The task models: data (seeded, splits never overlap; add and mul train sets with --repeats,
 # so every digit-count class keeps its share, the one-digit sums included), then training.

@@ -1,12 +1,27 @@
 #!/usr/bin/env python3
-"""Prints softslm's and PyTorch's figures side by side: compare.py SOFTSLM.json TORCH.json"""
+"""Prints softslm's and PyTorch's figures side by side, one PyTorch column per file:
+  compare.py SOFTSLM.json TORCH.json [TORCH2.json ...]
+Each PyTorch column is named by its version and BLAS; the ratio is softslm / that column."""
 import json
 import sys
 
-s, t = (json.load(open(p)) for p in sys.argv[1:3])
-rows = [("decode, greedy", "decode_tokens_per_s", "decode_tokens_per_s"),
-        ("decode, soft thinking (max_topk 10)", "decode_soft_tokens_per_s", "decode_soft_tokens_per_s"),
-        ("training, 16 x 256 (fwd + bwd)", "train_tokens_per_s", "train_tokens_per_s")]
-print(f"{'tokens/s':38s} {'softslm':>10s} {'PyTorch':>10s} {'ratio':>7s}")
-for name, ks, kt in rows:
-    print(f"{name:38s} {s[ks]:10.0f} {t[kt]:10.0f} {s[ks] / t[kt]:6.1f}x")
+if len(sys.argv) < 3:
+    sys.exit("usage: compare.py SOFTSLM.json TORCH.json [TORCH2.json ...]")
+s = json.load(open(sys.argv[1]))
+ts = [json.load(open(p)) for p in sys.argv[2:]]
+rows = [("decode, greedy", "decode_tokens_per_s"),
+        ("decode, soft thinking (max_topk 10)", "decode_soft_tokens_per_s"),
+        ("training, 16 x 256 (fwd + bwd)", "train_tokens_per_s")]
+for i, t in enumerate(ts):
+    libs = ", ".join(t.get("blas_libraries", []))
+    print(f"[{i + 1}] PyTorch {t['torch_version']} ({t.get('python', '?')}): BLAS "
+          f"{t.get('blas_build', '?')} {libs}; 512^3 sgemm {t.get('sgemm_512_gflops', '?')} GFLOP/s")
+head = f"{'tokens/s':38s} {'softslm':>10s}"
+for i in range(len(ts)):
+    head += f" {'PyTorch [' + str(i + 1) + ']':>13s} {'ratio':>7s}"
+print(head)
+for name, k in rows:
+    line = f"{name:38s} {s[k]:10.0f}"
+    for t in ts:
+        line += f" {t[k]:13.0f} {s[k] / t[k]:6.1f}x"
+    print(line)

@@ -16,6 +16,8 @@ Needs python3-torch (scripts/setup --with-torch). `make bench-torch` runs both s
 import argparse
 import json
 import math
+import os
+import re
 import struct
 import subprocess
 import sys
@@ -141,8 +143,37 @@ def parity(args):
     return 0 if ok else 1
 
 
+def blas_in_use():
+    """The BLAS torch's matrix products run on: the library loaded in this process after one
+    (Debian's torch links libblas.so.3, which update-alternatives points at the reference BLAS
+    or OpenBLAS; PyPI's wheel carries MKL), with torch's build setting and a GFLOP/s figure."""
+    a = torch.randn(512, 512)
+    a @ a
+    libs = set()
+    with open("/proc/self/maps") as f:
+        for line in f:
+            path = line.split()[-1] if len(line.split()) >= 6 else ""
+            name = os.path.basename(path).lower()
+            if any(k in name for k in ("blas", "mkl", "lapack")) and ".so" in name:
+                libs.add(os.path.realpath(path))
+    build = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
+    t0 = time.perf_counter()
+    n = 0
+    while time.perf_counter() - t0 < 0.3:
+        a @ a
+        n += 1
+    gflops = n * 2 * 512 ** 3 / (time.perf_counter() - t0) / 1e9
+    return {"blas_build": build.group(1) if build else "unknown",
+            "blas_libraries": sorted(libs) or ["(linked into libtorch)"],
+            "sgemm_512_gflops": round(gflops, 1)}
+
+
 def bench(args):
     torch.set_num_threads(args.threads)
+    blas = blas_in_use()
+    print(f"PyTorch {torch.__version__} ({sys.executable}): BLAS {blas['blas_build']}, "
+          f"{', '.join(blas['blas_libraries'])}; 512^3 sgemm {blas['sgemm_512_gflops']} GFLOP/s "
+          f"on {args.threads} threads", file=sys.stderr)
     cfg = {"vocab_size": 4096, "n_positions": 256, "n_embd": 256, "n_layer": 6, "n_head": 8}
     model = GPT2(cfg)
     T, reps = cfg["n_positions"], args.repeats
@@ -176,7 +207,8 @@ def bench(args):
         model.zero_grad(set_to_none=True)
         loss.backward()
     t_train = median(train_step)
-    res = {"torch_version": torch.__version__, "threads": args.threads,
+    res = {"torch_version": torch.__version__, "python": sys.executable, **blas,
+           "threads": args.threads,
            "decode_tokens_per_s": n_dec / t_greedy, "decode_soft_tokens_per_s": n_dec / t_soft,
            "train_tokens_per_s": B * T / t_train}
     if args.json:

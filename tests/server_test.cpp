@@ -310,6 +310,17 @@ TEST(Server, EchoLogprobsEqualScore) {
   for (size_t i = 0; i < 5; i++)
     EXPECT_NEAR(gl["token_logprobs"][i].get<double>(),
                 gl["top_logprobs"][i].begin().value().get<double>(), 1e-6);
+  // a sequence that ends on <|endoftext|>: its log-probability is the last entry (as OpenAI's and
+  // vLLM's; lm-evaluation-harness drops the last entry of echo + max_tokens 1), its text is not
+  // in the completion
+  Reply e = post(sv.port, "/v1/completions",
+                 json{{"prompt", "7+2="}, {"max_tokens", 100}, {"temperature", 0}, {"logprobs", 0}});
+  ASSERT_EQ(e.status, 200) << e.raw;
+  const json& el = e.body["choices"][0]["logprobs"];
+  EXPECT_EQ(e.body["choices"][0]["finish_reason"], "stop");
+  EXPECT_EQ(el["tokens"].back(), "<|endoftext|>");
+  EXPECT_EQ(el["tokens"].size(), e.body["usage"]["completion_tokens"].get<size_t>() + 1);
+  EXPECT_EQ(e.body["choices"][0]["text"].get<std::string>().find("<|endoftext|>"), std::string::npos);
   EXPECT_EQ(sv.stop(), 0);
 }
 

@@ -438,6 +438,8 @@ struct ChoiceView {
   std::string think_text;    // the thinking part of the completion text (end tag included)
   std::string answer;        // after thinking, up to eos or a stop string
   std::vector<int> tokens;   // the tokens the text covers (eos excluded)
+  size_t n_logprobs = 0;     // generated tokens with a logprobs entry: `tokens`, and the eos
+                             // that ended the sequence (as OpenAI's and vLLM's logprobs do)
   bool stopped = false;      // a stop string matched
   bool done = false;
   std::string finish_reason;
@@ -509,6 +511,9 @@ ChoiceView view_of(const SeqProgress& p, const Tokenizer& tok, int eos_id, int o
   v.answer = answer;
   v.tokens = think_ids;
   v.tokens.insert(v.tokens.end(), answer_ids.begin(), answer_ids.begin() + n_answer_tokens);
+  v.n_logprobs = v.tokens.size();
+  if (!v.stopped && v.tokens.size() < r.tokens.size() && r.tokens[v.tokens.size()] == eos_id)
+    v.n_logprobs++;
   v.done = p.done || v.stopped;
   if (v.stopped)
     v.finish_reason = "stop";
@@ -757,11 +762,11 @@ json final_response(Server& sv, const Request& rq, JobReader& jr, const std::str
     if (rq.chat) {
       c["message"] = {{"role", "assistant"}, {"content", v.answer}};
       if (!v.think_text.empty()) c["message"]["reasoning_content"] = v.thinking;
-      c["logprobs"] = rq.logprobs >= 0 ? chat_logprobs(p, 0, v.tokens.size(), *sv.mi.tok) : json(nullptr);
+      c["logprobs"] = rq.logprobs >= 0 ? chat_logprobs(p, 0, v.n_logprobs, *sv.mi.tok) : json(nullptr);
     } else {
       const std::string echo = rq.echo ? rq.prompt_texts[prompt_i] : "";
       c["text"] = echo + v.think_text + v.answer;
-      c["logprobs"] = rq.logprobs >= 0 ? completion_logprobs(p, v.tokens.size(), rq.echo,
+      c["logprobs"] = rq.logprobs >= 0 ? completion_logprobs(p, v.n_logprobs, rq.echo,
                                                              rq.prompts[prompt_i], *sv.mi.tok, 0)
                                        : json(nullptr);
     }
@@ -884,7 +889,7 @@ void handle_generate(Server& sv, const httplib::Request& req, httplib::Response&
               c["logprobs"] = nullptr;
               if (rq->logprobs >= 0) {
                 std::lock_guard<std::mutex> lk(job->mu);
-                const size_t to = std::min(v.tokens.size(), job->out[i].logprobs.size());
+                const size_t to = std::min(v.n_logprobs, job->out[i].logprobs.size());
                 if (to > st->sent_tokens[i]) {
                   c["logprobs"] = chat_logprobs(job->out[i], st->sent_tokens[i], to, *sv.mi.tok);
                   st->sent_tokens[i] = to;
@@ -905,7 +910,7 @@ void handle_generate(Server& sv, const httplib::Request& req, httplib::Response&
               std::lock_guard<std::mutex> lk(job->mu);
               thinking_fields(c, v, job->out[i], *rq, *sv.mi.tok);
               if (!rq->chat && rq->logprobs >= 0)
-                c["logprobs"] = completion_logprobs(job->out[i], v.tokens.size(), rq->echo,
+                c["logprobs"] = completion_logprobs(job->out[i], v.n_logprobs, rq->echo,
                                                     rq->prompts[prompt_i], *sv.mi.tok, 0);
               st->finished[i] = true;
               any = true;
