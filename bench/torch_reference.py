@@ -154,7 +154,10 @@ def blas_in_use():
         for line in f:
             path = line.split()[-1] if len(line.split()) >= 6 else ""
             name = os.path.basename(path).lower()
-            if any(k in name for k in ("blas", "mkl", "lapack")) and ".so" in name:
+            # CPU BLAS libraries only: not cuBLAS (loaded by PyPI's CUDA build, unused on the
+            # CPU) nor numpy's own OpenBLAS (numpy's products, not torch's)
+            if (any(k in name for k in ("blas", "mkl", "lapack")) and ".so" in name
+                    and "cublas" not in name and "numpy" not in path):
                 libs.add(os.path.realpath(path))
     build = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
     t0 = time.perf_counter()
@@ -164,7 +167,7 @@ def blas_in_use():
         n += 1
     gflops = n * 2 * 512 ** 3 / (time.perf_counter() - t0) / 1e9
     return {"blas_build": build.group(1) if build else "unknown",
-            "blas_libraries": sorted(libs) or ["(linked into libtorch)"],
+            "blas_libraries": sorted(libs) or ["(linked into libtorch_cpu)"],
             "sgemm_512_gflops": round(gflops, 1)}
 
 

@@ -37,8 +37,13 @@ GGUF=$TMP/model.gguf
 
 # llama-bench's JSON: one object per test; pp64 has n_gen 0, tg64 has n_prompt 0
 llama_tps() {  # $1 = json file, $2 = pp|tg
-  jq -r --arg k "$2" '.[] | select(($k == "pp" and .n_gen == 0) or ($k == "tg" and .n_prompt == 0))
-                        | .avg_ts' "$1"
+  python3 -c 'import json, sys
+for t in json.load(open(sys.argv[1])):
+    if (sys.argv[2] == "pp" and t["n_gen"] == 0) or (sys.argv[2] == "tg" and t["n_prompt"] == 0):
+        print(t["avg_ts"])' "$1" "$2"
+}
+json_key() {  # $1 = json file, $2 = key
+  python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
 }
 
 printf '%-6s %12s %12s %8s   %12s %12s %8s\n' round "decode ll" "decode ss" ratio \
@@ -50,8 +55,8 @@ for r in $(seq 1 $ROUNDS); do
     > "$TMP/softslm.json"
   ll_tg=$(llama_tps "$TMP/llama.json" tg)
   ll_pp=$(llama_tps "$TMP/llama.json" pp)
-  ss_tg=$(jq -r .decode_tokens_per_s "$TMP/softslm.json")
-  ss_pp=$(jq -r .prefill_tokens_per_s "$TMP/softslm.json")
+  ss_tg=$(json_key "$TMP/softslm.json" decode_tokens_per_s)
+  ss_pp=$(json_key "$TMP/softslm.json" prefill_tokens_per_s)
   awk -v r="$r" -v a="$ll_tg" -v b="$ss_tg" -v c="$ll_pp" -v d="$ss_pp" 'BEGIN {
     printf "%-6s %12.1f %12.1f %7.2fx   %12.1f %12.1f %7.2fx\n", r, a, b, b / a, c, d, d / c }'
 done

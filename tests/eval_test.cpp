@@ -44,7 +44,7 @@ TEST(Eval, MetricsOnAFixtureWithKnownOutcomes) {
 TEST(Eval, TraceSelectionPutsDisagreementsFirstPerTask) {
   // 8 examples: add 0-3, mul 4-7; two configurations, 2 samples each (sample 0 decides)
   std::vector<EvalExample> ex;
-  for (int i = 0; i < 8; i++) ex.push_back({"e" + std::to_string(i), i < 4 ? "add" : "mul", "p", "a"});
+  for (int i = 0; i < 8; i++) ex.push_back({"e" + std::to_string(i), i < 4 ? "add" : "mul", "p", "a", "", ""});
   auto run = [&](const std::vector<bool>& right) {
     EvalRun r;
     for (int i = 0; i < 8; i++) {

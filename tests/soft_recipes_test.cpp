@@ -414,8 +414,12 @@ void expect_trains_and_resumes(SoftRecipe r, LatentKind kind = LatentKind::kHidd
     EXPECT_EQ(stages[6], 1);
     EXPECT_EQ(stages[15], 2);
   }
-  if (r == SoftRecipe::kLatent) EXPECT_EQ(metric_of(c.out_dir, "latent_steps").back(), 2);
-  if (r == SoftRecipe::kInternalize) EXPECT_EQ(metric_of(c.out_dir, "chain_removed").back(), 8);
+  if (r == SoftRecipe::kLatent) {
+    EXPECT_EQ(metric_of(c.out_dir, "latent_steps").back(), 2);
+  }
+  if (r == SoftRecipe::kInternalize) {
+    EXPECT_EQ(metric_of(c.out_dir, "chain_removed").back(), 8);
+  }
   if (r == SoftRecipe::kSoftTargets) {
     double fed = 0;
     for (double f : metric_of(c.out_dir, "self_fed")) fed += f;
@@ -563,7 +567,9 @@ void expect_latent_inference_matches_training(LatentKind kind) {
     std::vector<float> want(C);
     step_input_embed(emb, lg.latents[k], want.data());
     for (int c = 0; c < C; c++) EXPECT_NEAR(fed[k][c], want[c], 2e-5f) << "latent " << k;
-    if (kind == LatentKind::kConcept) EXPECT_EQ(recs[k].ids, lg.latents[k].ids) << k;
+    if (kind == LatentKind::kConcept) {
+      EXPECT_EQ(recs[k].ids, lg.latents[k].ids) << k;
+    }
   }
   const float* probs = lg.passes.back().a.logits + (size_t)(T - 1) * V;
   EXPECT_EQ(res[0].tokens[n + 1], (int)(std::max_element(probs, probs + V) - probs));

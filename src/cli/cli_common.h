@@ -1,22 +1,13 @@
-// Pieces the sub-commands share: loading a model directory, JSON output, text input.
+// Pieces the sub-commands share: JSON output, text input, seed flags (loading a model
+// directory: generate/model_dir.h).
 #pragma once
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "model/model.h"
-#include "tokenizer/tokenizer.h"
+#include "generate/model_dir.h"
 
 namespace softslm {
-
-struct LoadedModel {
-  Model model;
-  Tokenizer tok;
-  int eos_id;  // <|endoftext|> when the tokenizer has it, else config.json's eos_token_id
-};
-
-// model_load + tokenizer_load of a Hugging Face GPT-2 directory, checked against each other.
-LoadedModel load_model_dir(const std::string& dir);
 
 // JSON text for stdout; invalid UTF-8 in strings is replaced, never an exception.
 std::string json_dump(const nlohmann::json& j, int indent = 2);

@@ -52,19 +52,8 @@ void run_eval(const EvalArgs& a) {
   const std::vector<std::string> tasks =
       a.data.empty() ? (a.task == "all" ? task_names() : split_csv({a.task}))
                      : std::vector<std::string>{};
-  if (!a.data.empty()) {
-    examples = eval_read_jsonl(a.data);
-  } else {
-    for (const auto& t : tasks) {
-      DataSpec spec;
-      spec.task = t;
-      spec.split = a.split;
-      spec.seed = a.data_seed;
-      spec.n = a.n;
-      for (const TaskInstance& in : data_generate(spec))
-        examples.push_back({in.id, in.task, in.prompt, in.answer, ""});
-    }
-  }
+  examples = a.data.empty() ? eval_task_examples(tasks, a.split, a.data_seed, a.n)
+                            : eval_read_jsonl(a.data);
   LoadedModel lm = load_model_dir(a.model);
   for (const DecodeConfig& c : configs) decode_config_validate(c, lm.model.cfg.vocab_size);
   // packed once for every configuration; the model is handed over (packed in place)

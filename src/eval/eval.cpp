@@ -165,6 +165,21 @@ void decode_config_validate(const DecodeConfig& c, int vocab_size) {
   }
 }
 
+std::vector<EvalExample> eval_task_examples(const std::vector<std::string>& tasks,
+                                            const std::string& split, uint64_t data_seed, int n) {
+  std::vector<EvalExample> out;
+  for (const std::string& t : tasks) {
+    DataSpec spec;
+    spec.task = t;
+    spec.split = split;
+    spec.seed = data_seed;
+    spec.n = n;
+    for (const TaskInstance& in : data_generate(spec))
+      out.push_back({in.id, in.task, in.prompt, in.answer, "", ""});
+  }
+  return out;
+}
+
 std::vector<EvalExample> eval_read_jsonl(const std::string& path) {
   return eval_parse_jsonl(read_file(path), path);
 }

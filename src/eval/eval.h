@@ -48,6 +48,10 @@ std::vector<DecodeConfig> decode_configs_sweep(const DecodeConfig& base,
 // Throws Error naming the configuration and the bad parameter.
 void decode_config_validate(const DecodeConfig& c, int vocab_size);
 
+// The generated examples of `tasks` (each: n of its `split`, from data_seed), in task order.
+std::vector<EvalExample> eval_task_examples(const std::vector<std::string>& tasks,
+                                            const std::string& split, uint64_t data_seed, int n);
+
 // Reads {"prompt","answer"} JSONL (optional "id", "task"); throws Error naming file:line.
 std::vector<EvalExample> eval_read_jsonl(const std::string& path);
 // The same on JSONL text in memory; `where` names the source in messages.

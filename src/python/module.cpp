@@ -19,6 +19,7 @@
 #include "base/io.h"
 #include "eval/eval.h"
 #include "generate/generate.h"
+#include "generate/model_dir.h"
 #include "generate/soft_config.h"
 #include "generate/trace.h"
 #include "model/checkpoint.h"
@@ -48,13 +49,10 @@ std::shared_ptr<PyModel> model_load_py(const std::string& dir, const std::string
   auto m = std::make_shared<PyModel>();
   m->dir = dir;
   m->dtype = dtype_parse(dtype);
-  Model model = model_load(dir);
-  m->tok = tokenizer_load(dir);
-  const int tv = tokenizer_vocab_size(m->tok);
-  check(tv <= model.cfg.vocab_size, dir, ": tokenizer has ", tv,
-        " ids but the model's vocab_size is ", model.cfg.vocab_size);
-  m->eos_id = tokenizer_special_id(m->tok, kEndOfText);
-  if (m->eos_id < 0) m->eos_id = model.cfg.eos_token_id;
+  LoadedModel lm = load_model_dir(dir);
+  Model model = std::move(lm.model);
+  m->tok = std::move(lm.tok);
+  m->eos_id = lm.eos_id;
   m->think_open = tokenizer_special_id(m->tok, kThinkOpen);
   m->think_close = tokenizer_special_id(m->tok, kThinkClose);
   const std::string trained = dir + "/" + kSoftThinkingFile;
@@ -253,16 +251,7 @@ std::string eval_py(const std::string& model_dir, const std::vector<std::string>
   opt.trace_examples = 0;
   std::vector<DecodeConfig> configs = decode_configs_resolve(decode, "", model_dir);
   check(!configs.empty(), "eval: no decoding configuration");
-  std::vector<EvalExample> examples;
-  for (const std::string& t : tasks) {
-    DataSpec spec;
-    spec.task = t;
-    spec.split = split;
-    spec.seed = data_seed;
-    spec.n = n;
-    for (const TaskInstance& in : data_generate(spec))
-      examples.push_back({in.id, in.task, in.prompt, in.answer, ""});
-  }
+  std::vector<EvalExample> examples = eval_task_examples(tasks, split, data_seed, n);
   check(!examples.empty(), "eval: no examples (give tasks and n >= 1)");
   std::shared_ptr<PyModel> m = model_load_py(model_dir, dtype);
   for (const DecodeConfig& c : configs) decode_config_validate(c, m->model().cfg.vocab_size);
