@@ -501,6 +501,55 @@ TEST(Server, LoadWithMalformedRequestsAndHangUpsAnswersEveryGoodRequest) {
   EXPECT_EQ(sv.stop(), 0);
 }
 
+// The value of a Prometheus line "name value" in /metrics text (-1 when absent).
+double metric(const std::string& text, const std::string& name) {
+  const size_t at = text.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::atof(text.c_str() + at + name.size() + 2);
+}
+
+// A non-streaming client that hangs up while its answer is decoded frees its slot: the request
+// is cancelled mid-way (counted with status 499), and the next one is served.
+TEST(Server, ANonStreamingClientThatHangsUpIsCancelled) {
+  setenv("SOFTSLM_TEST_STEP_SLEEP_MS", "20", 1);  // ~20 ms a step: the answer takes a while
+  ServerProcess sv("--max-batch 1");
+  unsetenv("SOFTSLM_TEST_STEP_SLEEP_MS");
+  ASSERT_GT(sv.port, 0);
+  const json body = {{"prompt", "4528+734="}, {"max_tokens", 200}, {"temperature", 0}};
+  // the whole answer, for its length (and so that the model's chain is long enough to cut)
+  Reply full = post(sv.port, "/v1/completions", body);
+  ASSERT_EQ(full.status, 200) << full.raw;
+  const double n_full = full.body["usage"]["completion_tokens"].get<double>();
+  ASSERT_GE(n_full, 30);
+  const double before = metric(get(sv.port, "/metrics").raw, "softslm_generated_tokens_total");
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(sv.port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, (sockaddr*)&a, sizeof a), 0);
+  const std::string b = body.dump();
+  const std::string rq = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         "Content-Length: " + std::to_string(b.size()) + "\r\n\r\n" + b;
+  ASSERT_EQ(write(fd, rq.data(), rq.size()), (ssize_t)rq.size());
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  close(fd);  // gone before its answer
+  std::string m;
+  for (int i = 0; i < 200; i++) {
+    m = get(sv.port, "/metrics").raw;
+    if (m.find("status=\"499\"} 1") != std::string::npos && metric(m, "softslm_live_requests") == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_NE(m.find("softslm_requests_total{endpoint=\"/v1/completions\",status=\"499\"} 1"),
+            std::string::npos) << m;
+  const double cut = metric(m, "softslm_generated_tokens_total") - before;
+  EXPECT_GT(cut, 0) << m;
+  EXPECT_LT(cut, n_full) << "the request that hung up was decoded to its end";
+  Reply next = post(sv.port, "/v1/completions", body);
+  EXPECT_EQ(next.status, 200);
+  EXPECT_EQ(next.body["choices"][0]["text"], full.body["choices"][0]["text"]);
+  EXPECT_EQ(sv.stop(), 0);
+}
+
 TEST(Server, AFullQueueGets429) {
   ServerProcess sv("--max-batch 1 --max-queue 1");
   ASSERT_GT(sv.port, 0);

@@ -109,6 +109,8 @@ void engine_loop(Engine& e) {
     size_t tokens_before = 0, tokens_after = 0;
     for (const DecodeSlot& q : e.dec.slots) tokens_before += q.used ? q.res.tokens.size() : 0;
     std::vector<int> finished = decoder_step(e.dec);
+    if (e.test_step_sleep_ms > 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(e.test_step_sleep_ms));
     for (const DecodeSlot& q : e.dec.slots) tokens_after += q.used ? q.res.tokens.size() : 0;
     e.stats.steps++;
     e.stats.generated_tokens += tokens_after - tokens_before;

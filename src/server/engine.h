@@ -60,6 +60,8 @@ struct Engine {
   bool stopping = false;
   std::thread thread;
   EngineStats stats;
+  int test_step_sleep_ms = 0;  // tests only (SOFTSLM_TEST_STEP_SLEEP_MS): a pause per step, so
+                               // a test can act while a request is still decoding
 };
 
 double engine_now();  // seconds on the steady clock

@@ -1,6 +1,9 @@
 #include "server/server.h"
 
+#include <dirent.h>
 #include <httplib.h>
+#include <netdb.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <atomic>
@@ -662,6 +665,55 @@ struct Server {
   long long created = 0;
 };
 
+// ---- client disconnects -----------------------------------------------------------------
+
+// The numeric host of a socket address, as cpp-httplib writes Request::remote_addr.
+std::string numeric_host(const sockaddr_storage& a, socklen_t n) {
+  char host[NI_MAXHOST];
+  if (getnameinfo(reinterpret_cast<const sockaddr*>(&a), n, host, sizeof host, nullptr, 0,
+                  NI_NUMERICHOST) != 0)
+    return "";
+  return host;
+}
+int port_of(const sockaddr_storage& a) {
+  if (a.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port);
+  if (a.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(a).sin6_port);
+  return -1;
+}
+
+// The socket a request came on: cpp-httplib 0.11 does not hand it to handlers, so it is the
+// open socket whose peer is the request's remote address and port and whose local port is the
+// request's. -1 when none is found. The handler's thread holds that connection open, so the
+// descriptor stays this connection's while the handler runs.
+int connection_socket(const httplib::Request& q) {
+  DIR* d = opendir("/proc/self/fd");
+  if (!d) return -1;
+  int found = -1;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    const int fd = std::atoi(e->d_name);
+    sockaddr_storage a{};
+    socklen_t n = sizeof a;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&a), &n) != 0) continue;  // not a socket
+    if (port_of(a) != q.remote_port || numeric_host(a, n) != q.remote_addr) continue;
+    sockaddr_storage l{};
+    socklen_t ln = sizeof l;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&l), &ln) != 0 || port_of(l) != q.local_port)
+      continue;
+    found = fd;
+    break;
+  }
+  closedir(d);
+  return found;
+}
+
+// The client closed its end (or the connection broke): nothing will read the response.
+bool client_gone(int fd) {
+  if (fd < 0) return false;
+  pollfd p{fd, POLLRDHUP, 0};
+  return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
 std::string new_id(Server& sv, const char* prefix) {
   char b[64];
   std::snprintf(b, sizeof b, "%s-%llu-%llu", prefix, (unsigned long long)sv.created,
@@ -822,11 +874,19 @@ void handle_generate(Server& sv, const httplib::Request& req, httplib::Response&
       if (job->t_first_token > 0) sv.metrics.ttft.add(job->t_first_token - job->t_submit);
     };
     if (!rq->stream) {
+      // a client that hangs up while its answer is computed frees its slots (checked twice a
+      // second: non-streaming jobs are not woken per step)
       JobReader jr{sv, job, *rq, {}};
+      const int sock = connection_socket(req);
       for (;;) {
         jr.read();
         if (jr.all_done()) break;
-        jr.wait(1.0);
+        if (client_gone(sock)) {
+          engine_cancel(sv.engine, job);
+          finish_metrics(499);  // nginx's "client closed request"
+          return;
+        }
+        jr.wait(0.5);
       }
       if (!job->error.empty()) bad_request(job->error);
       res.set_content(dump(final_response(sv, *rq, jr, id)) + "\n", "application/json");
@@ -1073,6 +1133,7 @@ void serve(ServedModel m, const ServeOptions& o, const std::function<void(int)>&
   sv.mi.trained = m.trained;
   sv.mi.has_trained = m.has_trained;
   sv.mi.dtype = o.dtype;
+  if (const char* ms = std::getenv("SOFTSLM_TEST_STEP_SLEEP_MS")) sv.engine.test_step_sleep_ms = std::atoi(ms);
   engine_start(sv.engine, inference_weights_create(std::move(m.model), o.dtype), o.max_batch,
                o.max_queue);
 
