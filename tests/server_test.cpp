@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <fstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -385,14 +386,28 @@ TEST(Server, TraceCarriesEveryStepAndItsConcept) {
   int soft = 0;
   for (size_t i = 0; i < t.size(); i++) {
     EXPECT_EQ(t[i]["step"], i);
+    EXPECT_EQ(t[i]["seq"], 0);
     soft += t[i]["soft"].get<bool>();
     double sum = 0;
-    for (const json& e : t[i]["concept"]) sum += e["weight"].get<double>();
+    for (const json& w : t[i]["concept"]["weights"]) sum += w.get<double>();
     EXPECT_NEAR(sum, 1.0, 1e-5);
-    EXPECT_LE(t[i]["concept"].size(), 3u);
+    EXPECT_LE(t[i]["concept"]["ids"].size(), 3u);
   }
   EXPECT_EQ(soft, c["soft_steps"].get<int>());
   EXPECT_GT(soft, 0);
+  // the records are softslm generate --trace's, for the same request
+  const std::string file = ::testing::TempDir() + "/server_trace.jsonl";
+  RunResult g = run_cli("generate -m " + kModel + " --prompt '56*78=' --max-new-tokens 150 "
+                        "--seed 2 --soft-thinking --set max_topk=3 --trace " + file);
+  ASSERT_EQ(g.exit_code, 0) << g.out;
+  std::vector<json> cli;
+  {
+    std::ifstream in(file);
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty()) cli.push_back(json::parse(line));
+  }
+  ASSERT_EQ(cli.size(), t.size());
+  for (size_t i = 0; i < t.size(); i++) EXPECT_EQ(cli[i], t[i]) << i;
   // without trace: no trace field
   Reply plain = post(sv.port, "/v1/completions", json{{"prompt", "7+2="}, {"max_tokens", 40}});
   EXPECT_FALSE(plain.body["choices"][0].contains("trace"));

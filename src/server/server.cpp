@@ -18,6 +18,7 @@
 
 #include "base/error.h"
 #include "generate/soft_config.h"
+#include "generate/trace.h"
 #include "server/engine.h"
 
 namespace softslm {
@@ -789,15 +790,11 @@ void thinking_fields(json& c, const ChoiceView& v, const SeqProgress& p, const R
   c["stop_reason"] = v.stopped ? "stop_string" : p.res.stop_reason;
   if (!p.res.error.empty()) c["error"] = p.res.error;
   if (rq.trace) {
-    json t = json::array();
+    json t = json::array();  // the records of softslm generate --trace; seq: the choice's index
     for (const StepRecord& r : p.trace) {
-      json concept_ = json::array();
-      for (size_t k = 0; k < r.ids.size(); k++)
-        concept_.push_back({{"id", r.ids[k]}, {"text", tokenizer_decode(tok, &r.ids[k], 1)}, {"weight", r.w[k]}});
-      t.push_back({{"step", r.step}, {"thinking", r.thinking}, {"soft", r.soft},
-                   {"token", r.token}, {"text", tokenizer_decode(tok, &r.token, 1)},
-                   {"entropy", r.entropy}, {"concept", concept_},
-                   {"switch", r.switch_reason ? json(r.switch_reason) : json(nullptr)}});
+      json rec = trace_record_json(r, tok);
+      rec["seq"] = c["index"];
+      t.push_back(std::move(rec));
     }
     c["trace"] = t;
   }
