@@ -211,18 +211,26 @@ Decoder decoder_create(std::shared_ptr<const InferenceWeights> w, int max_seqs) 
   return d;
 }
 
+// A prompt's checks (not empty, ids in the vocabulary, room left in the context); `who` names
+// it in the messages. Returns the positions it takes.
+static int prompt_check(const ModelConfig& c, const GenerateParams& P, const std::vector<int>& pr,
+                        const std::string& who) {
+  check(!pr.empty(), who, " is empty");
+  for (int t : pr)
+    check(t >= 0 && t < c.vocab_size, who, ": token id ", t, " outside [0, ", c.vocab_size, ")");
+  const int n = generate_prompt_positions(P, pr);
+  check(n < c.n_ctx, who, " is ", n, " tokens; the model's context is ", c.n_ctx, " (at most ",
+        c.n_ctx - 1, " leave room to generate)");
+  return n;
+}
+
 int decoder_add(Decoder& d, DecodeRequest req) {
   const Model& m = *d.w->model;
   const GenerateParams& P = req.params;
-  const int V = m.cfg.vocab_size, n_ctx = m.cfg.n_ctx;
   check(d.w->dtype == P.dtype, "the packed weights' dtype differs from the params' dtype");
   generate_params_validate(P, sampled_vocab(m, P));
   const std::vector<int>& pr = req.prompt;
-  check(!pr.empty(), "the prompt is empty");
-  for (int t : pr) check(t >= 0 && t < V, "token id ", t, " outside [0, ", V, ")");
-  const int n = generate_prompt_positions(P, pr);
-  check(n < n_ctx, "the prompt is ", n, " tokens; the model's context is ", n_ctx, " (at most ",
-        n_ctx - 1, " leave room to generate)");
+  const int n = prompt_check(m.cfg, P, pr, "the prompt");
   check(req.logprobs <= 20, "logprobs must be at most 20 (got ", req.logprobs, ")");
   int s = 0;
   while (s < (int)d.slots.size() && d.slots[s].used) s++;
@@ -386,16 +394,8 @@ std::vector<SeqResult> generate(std::shared_ptr<const InferenceWeights> w,
   const int S = (int)prompts.size();
   generate_params_validate(P, sampled_vocab(m, P));
   check(S > 0, "generate needs at least one prompt");
-  for (int s = 0; s < S; s++) {  // the checks of decoder_add, naming the prompt
-    const std::vector<int>& pr = prompts[s];
-    check(!pr.empty(), "prompt ", s, " is empty");
-    for (int t : pr)
-      check(t >= 0 && t < m.cfg.vocab_size, "prompt ", s, ": token id ", t, " outside [0, ",
-            m.cfg.vocab_size, ")");
-    const int n = generate_prompt_positions(P, pr);
-    check(n < m.cfg.n_ctx, "prompt ", s, " is ", n, " tokens; the model's context is ",
-          m.cfg.n_ctx, " (at most ", m.cfg.n_ctx - 1, " leave room to generate)");
-  }
+  for (int s = 0; s < S; s++)  // decoder_add's checks, before any work, naming the prompt
+    prompt_check(m.cfg, P, prompts[s], "prompt " + std::to_string(s));
   Decoder d = decoder_create(std::move(w), S);
   for (int s = 0; s < S; s++) {
     DecodeRequest r;
