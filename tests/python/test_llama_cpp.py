@@ -2,7 +2,12 @@
 llama.cpp from its source package): its tokenizer gives softslm's ids, its next-token
 log-probabilities equal softslm score's, and its greedy continuation equals softslm
 generate's. Skipped, saying so, where llama-cpp-python is not installed (scripts/setup
---with-llama-cpp)."""
+--with-llama-cpp).
+
+LLAMA_CPP_BIN=DIR runs the same tests on another llama.cpp build: llama-cpp-python then loads
+DIR/bin/libllama.so (its LLAMA_CPP_LIB_PATH) instead of the one it built, so that build must
+have the C API this llama-cpp-python version binds (e.g. the llama.cpp its source package
+vendors, built with cmake)."""
 import json
 import os
 
@@ -10,6 +15,14 @@ import numpy as np
 import pytest
 
 from conftest import softslm, COT, SAMPLE
+
+LLAMA_CPP_BIN = os.environ.get("LLAMA_CPP_BIN")
+if LLAMA_CPP_BIN:
+    lib_dir = os.path.join(LLAMA_CPP_BIN, "bin")
+    if not os.path.exists(os.path.join(lib_dir, "libllama.so")):
+        raise pytest.UsageError(f"LLAMA_CPP_BIN={LLAMA_CPP_BIN}: no bin/libllama.so there "
+                                "(give a llama.cpp build directory, built with shared libraries)")
+    os.environ["LLAMA_CPP_LIB_PATH"] = lib_dir
 
 llama_cpp = pytest.importorskip(
     "llama_cpp", reason="llama-cpp-python is not installed (scripts/setup --with-llama-cpp)")
@@ -69,3 +82,10 @@ def test_llama_cpp_greedy_equals_generate(tmp_path):
         if t == 256:
             break
     assert got == want
+
+
+def test_the_llama_cpp_build_asked_for_is_the_one_loaded():
+    if not LLAMA_CPP_BIN:
+        pytest.skip("LLAMA_CPP_BIN is not set: these tests run on llama-cpp-python's own build")
+    loaded = os.path.realpath(llama_cpp.llama_cpp._lib._name)
+    assert loaded.startswith(os.path.realpath(os.path.join(LLAMA_CPP_BIN, "bin"))), loaded
