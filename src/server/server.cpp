@@ -835,10 +835,25 @@ void send_error(httplib::Response& res, const ApiError& e) {
   res.set_content(dump(error_json(e)) + "\n", "application/json");
 }
 
+// Runs a handler's body; an error it throws becomes the response (OpenAI's shape; softslm's
+// own errors are 400s) and is counted for the endpoint.
+template <class F>
+void answer_errors(Server& sv, httplib::Response& res, const std::string& endpoint, F&& body) {
+  try {
+    body();
+  } catch (const ApiError& e) {
+    send_error(res, e);
+    sv.metrics.request(endpoint, e.status);
+  } catch (const Error& e) {
+    send_error(res, ApiError{400, "invalid_request_error", e.what(), ""});
+    sv.metrics.request(endpoint, 400);
+  }
+}
+
 void handle_generate(Server& sv, const httplib::Request& req, httplib::Response& res, bool chat) {
   const std::string endpoint = chat ? "/v1/chat/completions" : "/v1/completions";
   const double t0 = engine_now();
-  try {
+  answer_errors(sv, res, endpoint, [&] {
     if (sv.draining) throw ApiError{503, "server_error", "the server is shutting down", ""};
     json body;
     try {
@@ -1000,13 +1015,7 @@ void handle_generate(Server& sv, const httplib::Request& req, httplib::Response&
         [&sv, job, st](bool success) {
           if (!success || !st->done) engine_cancel(sv.engine, job);
         });
-  } catch (const ApiError& e) {
-    send_error(res, e);
-    sv.metrics.request(endpoint, e.status);
-  } catch (const Error& e) {
-    send_error(res, ApiError{400, "invalid_request_error", e.what(), ""});
-    sv.metrics.request(endpoint, 400);
-  }
+  });
 }
 
 // ---- tokenizer endpoints (vLLM's shape; lm-evaluation-harness's remote tokenizer) --------
@@ -1094,17 +1103,11 @@ json tokenizer_info(const ModelInfo& mi) {
 void handle_json(Server& sv, const httplib::Request& req, httplib::Response& res,
                  const char* endpoint, const std::set<std::string>& allowed,
                  json (*f)(const json&, const ModelInfo&)) {
-  try {
+  answer_errors(sv, res, endpoint, [&] {
     json out = f(object_body(req, allowed, sv.mi), sv.mi);
     res.set_content(dump(out) + "\n", "application/json");
     sv.metrics.request(endpoint, 200);
-  } catch (const ApiError& e) {
-    send_error(res, e);
-    sv.metrics.request(endpoint, e.status);
-  } catch (const Error& e) {
-    send_error(res, ApiError{400, "invalid_request_error", e.what(), ""});
-    sv.metrics.request(endpoint, 400);
-  }
+  });
 }
 
 }  // namespace
