@@ -8,7 +8,6 @@ equal softslm's greedy answers. Two tasks over `softslm data` items, from local 
 Skipped, saying so, where lm-eval is not installed (scripts/setup --with-hf)."""
 import json
 import math
-import os
 
 import pytest
 
@@ -79,14 +78,19 @@ metric_list:
 @pytest.fixture(scope="module")
 def results(items, tmp_path_factory):
     d, rows = items
-    os.environ["HF_HOME"] = str(tmp_path_factory.mktemp("hf_home"))  # no user cache, offline
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["HF_DATASETS_OFFLINE"] = "1"
+    with pytest.MonkeyPatch.context() as mp:  # no user cache, offline
+        mp.setenv("HF_HOME", str(tmp_path_factory.mktemp("hf_home")))
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.setenv("HF_DATASETS_OFFLINE", "1")
+        return evaluate(d), rows, d
+
+
+def evaluate(d):
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
     server = Server(COT, "--max-batch", "8")
     try:
-        res = simple_evaluate(
+        return simple_evaluate(
             model="local-completions",
             model_args={"model": "cot", "base_url": server.url + "/v1/completions",
                         "num_concurrent": 4, "max_retries": 1},
@@ -96,7 +100,6 @@ def results(items, tmp_path_factory):
             fewshot_random_seed=0)
     finally:
         assert server.stop() == 0
-    return res, rows, d
 
 
 def items_dir(results):
