@@ -73,7 +73,8 @@ void register_serve(CLI::App& app) {
   c->add_option("--dtype", a->dtype, "Weights for the matrix products: f32 or bf16")->capture_default_str();
   c->footer(
       "Endpoints: POST /v1/completions, POST /v1/chat/completions (\"stream\": true for "
-      "server-sent events), GET /v1/models, GET /health, GET /metrics. \"soft_thinking\": true "
+      "server-sent events), GET /v1/models, POST /tokenize, POST /detokenize, GET "
+      "/tokenizer_info, GET /health, GET /metrics. \"soft_thinking\": true "
       "or an object of configs/soft-thinking.yaml keys turns soft thinking on per request; a "
       "model's soft_thinking.yaml is the default. SIGTERM or Ctrl-C: requests in flight finish, "
       "then exit 0.");
