@@ -7,9 +7,11 @@ import struct
 
 import numpy as np
 import pytest
-from gguf import GGUFReader
 
 from conftest import softslm, COT, SAMPLE
+
+gguf = pytest.importorskip("gguf", reason="the gguf package is not installed (scripts/setup --with-python)")
+GGUFReader = gguf.GGUFReader
 
 
 def safetensors(path):

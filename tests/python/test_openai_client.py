@@ -2,10 +2,11 @@
 streaming, soft thinking through extra_body, errors as the package's exceptions)."""
 import json
 
-import openai
 import pytest
 
 from conftest import softslm, COT
+
+openai = pytest.importorskip("openai", reason="the openai package is not installed (scripts/setup --with-python)")
 
 
 def client(server):

@@ -27,9 +27,11 @@ import random
 import subprocess
 
 import pytest
-from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
 
 from conftest import BINARY, COT, SAMPLE, softslm
+
+pytest.importorskip("tokenizers", reason="Hugging Face tokenizers is not installed (scripts/setup --with-python)")
+from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers  # noqa: E402
 
 EOT, THINK, UNTHINK = "<|endoftext|>", "<think>", "</think>"
 SPECIALS = [EOT, THINK, UNTHINK]
