@@ -33,7 +33,10 @@ class Server:
         self.proc = subprocess.Popen([BINARY, "serve", "-m", model, "--port", "0", *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline()
-        assert line.startswith("listening on http://"), line
+        if not line.startswith("listening on http://"):
+            self.proc.kill()  # never leave a server behind
+            self.proc.wait()
+            raise AssertionError(f"softslm serve did not start: {line!r}")
         self.url = line.strip().split(" ")[-1]
 
     def stop(self):
