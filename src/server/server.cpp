@@ -234,10 +234,9 @@ Request parse_request(const json& body, bool chat, const ModelInfo& mi, uint64_t
     auto ids_of = [&](const json& a) {  // a token-id array
       std::vector<int> ids;
       for (const json& t : a) {
-        if (!t.is_number_integer() || t.get<long long>() < 0 ||
-            t.get<long long>() >= tokenizer_vocab_size(*mi.tok))
+        if (!t.is_number_integer() || t.get<long long>() < 0 || t.get<long long>() >= mi.vocab_limit)
           bad_request("'prompt' token ids must be integers in [0, " +
-                          std::to_string(tokenizer_vocab_size(*mi.tok)) + ") (got " + dump(t) + ")",
+                          std::to_string(mi.vocab_limit) + ") (got " + dump(t) + ")",
                       "prompt");
         ids.push_back(t.get<int>());
       }
@@ -278,6 +277,7 @@ Request parse_request(const json& body, bool chat, const ModelInfo& mi, uint64_t
   P.vocab_limit = mi.vocab_limit;
   SoftThinkingParams& S = P.soft;
   if (mi.has_trained) S = mi.trained;  // the model's own decoding is the default
+  std::vector<std::string> soft_sets;  // a soft_thinking object's "key=value"s, in order
   if (has("soft_thinking")) {
     const json& st = body["soft_thinking"];
     if (st.is_boolean()) {
@@ -293,8 +293,9 @@ Request parse_request(const json& body, bool chat, const ModelInfo& mi, uint64_t
       const auto& ref = reference_names();
       for (const auto& [k0, v] : kv) {
         std::string k = ref.count(k0) ? ref.at(k0) : k0;
+        soft_sets.push_back(assignment(k, v));
         try {
-          soft_config_set(S, assignment(k, v));
+          soft_config_set(S, soft_sets.back());
         } catch (const Error& e) {
           bad_request(std::string("soft_thinking: ") + e.what(), "soft_thinking." + k0);
         }
@@ -323,14 +324,7 @@ Request parse_request(const json& body, bool chat, const ModelInfo& mi, uint64_t
   filter("min_p", [&](SamplerParams& s) { s.min_p = (float)body["min_p"].get<double>(); });
   filter("top_k", [&](SamplerParams& s) { s.top_k = (int)integer(body["top_k"], "top_k"); });
   // a soft_thinking object's own keys win over the top-level filters: apply them again
-  if (has("soft_thinking") && body["soft_thinking"].is_object()) {
-    std::vector<std::pair<std::string, json>> kv;
-    flatten(body["soft_thinking"], "", kv);
-    for (const auto& [k0, v] : kv) {
-      const auto& ref = reference_names();
-      soft_config_set(S, assignment(ref.count(k0) ? ref.at(k0) : k0, v));
-    }
-  }
+  for (const std::string& set : soft_sets) soft_config_set(S, set);
 
   if (has("n")) {
     const long long n = integer(body["n"], "n");
